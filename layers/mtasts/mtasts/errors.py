@@ -1,0 +1,43 @@
+"""Every error the library raises on purpose. Callers catch `MtaStsError` and nothing wider.
+
+The API layer maps these classes to HTTP statuses in one place; the CLI maps them to exit codes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mtasts.findings import Finding
+
+
+class MtaStsError(Exception):
+    """Base class: a clear, one-line message meant for a person, never a traceback."""
+
+
+class ParseError(MtaStsError):
+    """Text that was read but does not follow its grammar; carries the findings that say why."""
+
+    def __init__(self, message: str, findings: tuple[Finding, ...] = ()) -> None:
+        super().__init__(message)
+        self.findings = findings
+
+
+class PolicyParseError(ParseError):
+    """The policy file (RFC 8461 §3.2) is invalid."""
+
+
+class RecordParseError(ParseError):
+    """A `_mta-sts` or `_smtp._tls` TXT record is invalid."""
+
+
+class ReportError(MtaStsError):
+    """A TLS-RPT report (RFC 8460 §4) could not be extracted or is invalid."""
+
+
+class ReportTooLargeError(ReportError):
+    """Decompressing would exceed the configured cap (a decompression bomb, or just huge)."""
+
+
+class PolicyIdError(MtaStsError):
+    """A policy id that breaks RFC 8461 §3.1 (1 to 32 letters and digits)."""
