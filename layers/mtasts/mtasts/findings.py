@@ -26,7 +26,7 @@ class Code(StrEnum):
     STS_RECORD_ID_MISSING = "sts-record-id-missing"
     STS_RECORD_ID_DUPLICATE = "sts-record-id-duplicate"
     # Policy file (RFC 8461 §3.2)
-    POLICY_INVALID = "policy-invalid"
+    POLICY_INVALID = "policy-invalid"  # summary code: the validator reports it per domain
     POLICY_NOT_UTF8 = "policy-not-utf8"
     POLICY_TOO_LARGE = "policy-too-large"
     POLICY_SYNTAX = "policy-syntax"
@@ -40,7 +40,6 @@ class Code(StrEnum):
     POLICY_MX_MISSING = "policy-mx-missing"
     POLICY_MX_INVALID = "policy-mx-invalid"
     POLICY_MX_TRAILING_DOT = "policy-mx-trailing-dot"
-    POLICY_MX_IGNORED = "policy-mx-ignored"
     POLICY_FIELD_DUPLICATE = "policy-field-duplicate"
     POLICY_FIELD_UNKNOWN = "policy-field-unknown"
     POLICY_MAX_AGE_SHORT = "policy-max-age-short"
