@@ -1,0 +1,184 @@
+"""The TLS-RPT report model: what real senders send, normalised (RFC 8460 §4)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+
+from mtasts.errors import ReportError
+from mtasts.report import KNOWN_RESULT_TYPES, TlsReport
+
+BASE: dict[str, Any] = {
+    "organization-name": "Example Mail Co",
+    "date-range": {
+        "start-datetime": "2026-11-01T00:00:00Z",
+        "end-datetime": "2026-11-01T23:59:59Z",
+    },
+    "contact-info": "smtp-tls-reporting@mail.example",
+    "report-id": "r-1",
+    "policies": [
+        {
+            "policy": {
+                "policy-type": "sts",
+                "policy-string": ["version: STSv1", "mode: enforce"],
+                "policy-domain": "example.com",
+                "mx-host-pattern": ["*.example.com"],
+            },
+            "summary": {"total-successful-session-count": 100, "total-failure-session-count": 3},
+            "failure-details": [
+                {
+                    "result-type": "certificate-host-mismatch",
+                    "sending-mta-ip": "2001:db8::1",
+                    "receiving-mx-hostname": "mx1.example.com",
+                    "receiving-mx-helo": "mx1.example.com",
+                    "receiving-ip": "192.0.2.25",
+                    "failed-session-count": 3,
+                    "additional-information": "https://mail.example/tlsrpt/1",
+                    "failure-reason-code": "X509_V_ERR_HOSTNAME_MISMATCH",
+                }
+            ],
+        }
+    ],
+}
+
+
+def parse(report: dict[str, Any]) -> TlsReport:
+    return TlsReport.from_json(orjson.dumps(report))
+
+
+def variant(**changes: Any) -> dict[str, Any]:
+    """BASE with dotted paths replaced; a value of `...` deletes the key."""
+    report = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        *parents, last = path.split("__")
+        node: Any = report
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part.replace("_", "-")]
+        key = last.replace("_", "-")
+        if value is ...:
+            del node[key]
+        else:
+            node[key] = value
+    return report
+
+
+def test_rfc_names_map_to_snake_case() -> None:
+    report = parse(BASE)
+    detail = report.policies[0].failure_details[0]
+    assert (report.organization_name, report.report_id, report.contact_info) == (
+        "Example Mail Co",
+        "r-1",
+        "smtp-tls-reporting@mail.example",
+    )
+    assert detail.result_type == "certificate-host-mismatch"
+    assert detail.failure_reason_code == "X509_V_ERR_HOSTNAME_MISMATCH"
+    assert (report.total_successful_sessions, report.total_failed_sessions) == (100, 3)
+
+
+def test_mx_host_is_accepted_for_mx_host_pattern_even_as_a_string() -> None:
+    as_list = variant(policies__0__policy__mx_host_pattern=..., policies__0__policy__mx_host=["a"])
+    as_str = variant(policies__0__policy__mx_host_pattern=..., policies__0__policy__mx_host="a")
+    assert parse(as_list).policies[0].policy.mx_host_pattern == ["a"]
+    assert parse(as_str).policies[0].policy.mx_host_pattern == ["a"]
+
+
+def test_additional_info_uri_is_accepted_for_additional_information() -> None:
+    report = variant(
+        policies__0__failure_details__0__additional_information=...,
+        policies__0__failure_details__0__additional_info_uri="https://x.example/why",
+    )
+    assert parse(report).policies[0].failure_details[0].additional_information == (
+        "https://x.example/why"
+    )
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("2026-11-01T00:00:00Z", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T00:00:00", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T02:00:00+02:00", datetime(2026, 11, 1, tzinfo=UTC)),
+        ("2026-11-01T00:00:00.250Z", datetime(2026, 11, 1, 0, 0, 0, 250000, tzinfo=UTC)),
+    ],
+)
+def test_datetimes_become_utc_and_zoneless_ones_are_taken_as_utc(
+    given: str, expected: datetime
+) -> None:
+    report = parse(variant(date_range__start_datetime=given))
+    assert report.date_range.start_datetime == expected
+    assert report.date_range.start_datetime.tzinfo is UTC
+
+
+def test_failure_details_without_sending_mta_ip_are_accepted() -> None:
+    report = parse(variant(policies__0__failure_details__0__sending_mta_ip=...))
+    assert report.policies[0].failure_details[0].sending_mta_ip is None
+
+
+def test_unknown_result_types_are_kept_not_rejected() -> None:
+    report = parse(variant(policies__0__failure_details__0__result_type="quantum-failure"))
+    assert report.policies[0].failure_details[0].result_type == "quantum-failure"
+    assert "quantum-failure" not in KNOWN_RESULT_TYPES
+
+
+def test_optional_parts_default_sensibly() -> None:
+    report = parse(
+        variant(
+            contact_info=...,
+            policies__0__failure_details=...,
+            policies__0__policy__policy_string=...,
+            policies__0__policy__mx_host_pattern=...,
+        )
+    )
+    policy = report.policies[0]
+    assert report.contact_info is None
+    assert (policy.failure_details, policy.policy.policy_string, policy.policy.mx_host_pattern) == (
+        [],
+        [],
+        [],
+    )
+
+
+def test_null_failure_details_and_string_counts_are_normalised() -> None:
+    report = parse(
+        variant(
+            policies__0__failure_details=None,
+            policies__0__summary__total_successful_session_count="42",
+        )
+    )
+    assert report.policies[0].failure_details == []
+    assert report.policies[0].summary.total_successful_session_count == 42
+
+
+def test_a_policy_string_sent_as_one_string_becomes_lines() -> None:
+    report = parse(variant(policies__0__policy__policy_string="version: STSv1\r\nmode: testing"))
+    assert report.policies[0].policy.policy_string == ["version: STSv1", "mode: testing"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"report_id": ...}, "report-id"),
+        ({"organization_name": ""}, "organization-name"),
+        ({"policies": ...}, "policies"),
+        ({"date_range__end_datetime": "2026-10-01T00:00:00Z"}, "before"),
+        ({"date_range__start_datetime": "yesterday"}, "start-datetime"),
+        ({"policies__0__summary__total_failure_session_count": -1}, "greater than or equal"),
+        ({"policies__0__failure_details__0__failed_session_count": ...}, "failed-session-count"),
+        ({"policies__0__policy__policy_domain": ...}, "policy-domain"),
+    ],
+)
+def test_invalid_reports_get_a_one_line_reason(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ReportError) as caught:
+        parse(variant(**changes))
+    message = str(caught.value)
+    assert reason in message and "\n" not in message
+
+
+def test_the_normalised_report_reloads_from_its_own_json() -> None:
+    report = parse(BASE)
+    reloaded = TlsReport.from_json(report.model_dump_json().encode())
+    assert reloaded.model_dump() == report.model_dump()
