@@ -1,0 +1,1 @@
+"""A stateful stand-in for the subset of the Cloudflare REST API the product uses."""
