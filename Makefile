@@ -74,6 +74,8 @@ build: $(VENV_SAM)/.installed
 	PATH="$(PYTHON_BIN_DIR):$$PATH" SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam build --template-file template.yaml
 	@test -f .aws-sam/build/MtaStsLayer/python/mtasts/__init__.py || \
 	  { echo "sam build did not package the mtasts library into the layer"; exit 1; }
+	@compgen -G '.aws-sam/build/MtaStsLayer/python/pydantic_core/*aarch64-linux-gnu.so' >/dev/null || \
+	  { echo "the layer was not built for arm64 (BuildArchitecture in its Metadata?)"; exit 1; }
 
 .PHONY: bench
 bench: $(VENV_BENCH)/.installed
