@@ -13,6 +13,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 PAGES_SUFFIX = "pages.dev"
+# The name servers Cloudflare assigns to every zone of the local account (served by the API and
+# answered by the local DNS server alike).
+NAME_SERVERS = ("ada.ns.cloudflare.com", "bob.ns.cloudflare.com")
 
 
 def new_id() -> str:
