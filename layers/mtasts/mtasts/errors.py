@@ -41,3 +41,20 @@ class ReportTooLargeError(ReportError):
 
 class PolicyIdError(MtaStsError):
     """A policy id that breaks RFC 8461 §3.1 (1 to 32 letters and digits)."""
+
+
+class UnsafePolicyError(MtaStsError):
+    """Publishing this policy could bounce mail: live MX hosts it does not cover (RFC 8461 §4.1),
+    or live DNS that could not be read to prove it safe. Nothing was published."""
+
+    def __init__(self, message: str, uncovered: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.uncovered = uncovered
+
+
+class DnsLookupError(MtaStsError):
+    """Live DNS could not answer (timeout, SERVFAIL, refused): not the same as "no record"."""
+
+
+class StoreConflictError(MtaStsError):
+    """Another change to the same domain landed first; reread and retry."""
