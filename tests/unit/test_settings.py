@@ -1,0 +1,29 @@
+"""Settings are read from a mapping with clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from mtasts.settings import SettingsError, load_settings
+
+
+def test_lists_and_defaults() -> None:
+    settings = load_settings({"REPORT_RUA": "mailto:a@example.net, https://r.example.net/v1"})
+    assert settings.report_rua == ("mailto:a@example.net", "https://r.example.net/v1")
+    assert settings.verify_attempts == 10 and settings.enforce_max_age == 604800
+
+
+def test_a_bad_value_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="VERIFY_ATTEMPTS"):
+        load_settings({"VERIFY_ATTEMPTS": "zero"})
+
+
+def test_require_names_each_missing_variable() -> None:
+    settings = load_settings({"DOMAINS_TABLE": "t"})
+    with pytest.raises(SettingsError, match="CLOUDFLARE_ACCOUNT_ID, REPORT_RUA"):
+        settings.require("domains_table", "cloudflare_account_id", "report_rua")
+
+
+def test_the_token_never_shows_in_a_repr() -> None:
+    settings = load_settings({"CLOUDFLARE_API_TOKEN": "sekret-token"})
+    assert "sekret-token" not in repr(settings)
