@@ -52,9 +52,5 @@ class UnsafePolicyError(MtaStsError):
         self.uncovered = uncovered
 
 
-class DnsLookupError(MtaStsError):
-    """Live DNS could not answer (timeout, SERVFAIL, refused): not the same as "no record"."""
-
-
 class StoreConflictError(MtaStsError):
     """Another change to the same domain landed first; reread and retry."""
