@@ -1,0 +1,116 @@
+"""The MX probe against the world's SMTP servers, one per misbehaviour, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from mtasts.smtp_probe import (
+    CERTIFICATE_EXPIRED,
+    CERTIFICATE_INVALID,
+    STARTTLS_MISSING,
+    UNREACHABLE,
+    MxProbe,
+    probe_mx,
+    strict_client_context,
+)
+from mtasts_local.config import MxBehaviour
+from mtasts_local.pki import LocalPki
+from mtasts_local.smtp_server import LocalMxServer, MailSink
+
+HOSTS = {behaviour: f"mx-{behaviour.value}.probe.test" for behaviour in MxBehaviour}
+
+
+@pytest.fixture(scope="module")
+def pki() -> LocalPki:
+    return LocalPki()
+
+
+@pytest.fixture(scope="module")
+def servers(pki: LocalPki) -> Iterator[dict[MxBehaviour, LocalMxServer]]:
+    sink = MailSink()
+    running = {b: LocalMxServer(name, b, pki, sink).start() for b, name in HOSTS.items()}
+    yield running
+    for server in running.values():
+        server.stop()
+    assert len(sink) == 0  # a probe never sends mail
+
+
+@pytest.fixture(scope="module")
+def ca_bundle(pki: LocalPki, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(pki.write_ca_bundle(tmp_path_factory.mktemp("ca") / "ca.pem"))
+
+
+def probe(servers: dict[MxBehaviour, LocalMxServer], ca: str, behaviour: MxBehaviour) -> MxProbe:
+    server = servers[behaviour]
+    targets = {server.host_name: (server.bind, server.port)}
+    return asyncio.run(
+        probe_mx(server.host_name, strict_client_context(ca), connect_to=targets, timeout=5)
+    )
+
+
+def test_a_good_host_passes_with_tls_1_2_or_later_and_its_expiry(servers, ca_bundle) -> None:
+    result = probe(servers, ca_bundle, MxBehaviour.OK)
+    assert result.ok and result.starttls and result.error is None
+    assert result.tls_version in ("TLSv1.2", "TLSv1.3")
+    days = result.days_left(datetime.now(UTC))
+    assert days is not None and days > 30
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "code", "offered"),
+    [
+        (MxBehaviour.EXPIRED_CERT, CERTIFICATE_EXPIRED, True),
+        (MxBehaviour.WRONG_NAME_CERT, CERTIFICATE_INVALID, True),
+        (MxBehaviour.UNTRUSTED_CERT, CERTIFICATE_INVALID, True),
+        (MxBehaviour.NO_STARTTLS, STARTTLS_MISSING, False),
+    ],
+    ids=str,
+)
+def test_each_broken_host_gets_its_code(servers, ca_bundle, behaviour, code, offered) -> None:
+    result = probe(servers, ca_bundle, behaviour)
+    assert result.error_code == code and not result.ok
+    assert result.starttls is offered
+    assert HOSTS[behaviour] in (result.error or "")
+
+
+def test_a_closed_port_is_unreachable() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    result = asyncio.run(
+        probe_mx(
+            "mx.closed.test",
+            strict_client_context(),
+            connect_to={"mx.closed.test": ("127.0.0.1", port)},
+            timeout=2,
+        )
+    )
+    assert result.error_code == UNREACHABLE and "cannot connect" in (result.error or "")
+
+
+def test_a_silent_server_hits_the_deadline() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    try:
+        result = asyncio.run(
+            probe_mx(
+                "mx.silent.test",
+                strict_client_context(),
+                connect_to={"mx.silent.test": listener.getsockname()},
+                timeout=0.5,
+            )
+        )
+    finally:
+        thread.join(2)
+        for connection in accepted:
+            connection.close()
+        listener.close()
+    assert result.error_code == UNREACHABLE and "within 0.5 s" in (result.error or "")
