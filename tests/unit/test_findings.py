@@ -37,6 +37,20 @@ PUBLISHED_CODES = {
     "tlsrpt-rua-invalid",
     "tlsrpt-rua-unsupported-scheme",
     "tlsrpt-rua-duplicate",
+    # the validator's (issue: strict RFC checks over the fleet)
+    "policy-fetch-failed",
+    "policy-certificate-invalid",
+    "policy-redirect",
+    "policy-http-status",
+    "policy-content-type",
+    "policy-cache-long",
+    "policy-id-stale",
+    "mx-not-covered",
+    "mx-starttls-missing",
+    "mx-certificate-invalid",
+    "mx-certificate-expired",
+    "mx-certificate-expiring",
+    "mx-unreachable",
 }
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mtasts.findings import Finding
+    from mtasts.ports import FetchedPolicy
 
 
 class MtaStsError(Exception):
@@ -54,3 +55,18 @@ class UnsafePolicyError(MtaStsError):
 
 class StoreConflictError(MtaStsError):
     """Another change to the same domain landed first; reread and retry."""
+
+
+class DnsLookupError(MtaStsError):
+    """DNS did not answer (timeout, SERVFAIL, refused): nothing is known about the records."""
+
+
+class PolicyNotServedError(MtaStsError):
+    """The policy host kept serving something other than the expected policy, so the id must
+    not be announced yet."""
+
+    def __init__(self, message: str, domain: str, last: FetchedPolicy, attempts: int) -> None:
+        super().__init__(message)
+        self.domain = domain
+        self.last = last
+        self.attempts = attempts

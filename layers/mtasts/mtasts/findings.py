@@ -43,6 +43,21 @@ class Code(StrEnum):
     POLICY_FIELD_DUPLICATE = "policy-field-duplicate"
     POLICY_FIELD_UNKNOWN = "policy-field-unknown"
     POLICY_MAX_AGE_SHORT = "policy-max-age-short"
+    # Policy fetch (RFC 8461 §3.3), as the validator sees it
+    POLICY_FETCH_FAILED = "policy-fetch-failed"
+    POLICY_CERTIFICATE_INVALID = "policy-certificate-invalid"
+    POLICY_REDIRECT = "policy-redirect"
+    POLICY_HTTP_STATUS = "policy-http-status"
+    POLICY_CONTENT_TYPE = "policy-content-type"
+    POLICY_CACHE_LONG = "policy-cache-long"
+    POLICY_ID_STALE = "policy-id-stale"
+    # MX hosts (RFC 8461 §4)
+    MX_NOT_COVERED = "mx-not-covered"
+    MX_STARTTLS_MISSING = "mx-starttls-missing"
+    MX_CERTIFICATE_INVALID = "mx-certificate-invalid"
+    MX_CERTIFICATE_EXPIRED = "mx-certificate-expired"
+    MX_CERTIFICATE_EXPIRING = "mx-certificate-expiring"
+    MX_UNREACHABLE = "mx-unreachable"
     # `_smtp._tls` TXT record (RFC 8460 §3)
     TLSRPT_RECORD_MISSING = "tlsrpt-record-missing"
     TLSRPT_RECORD_MULTIPLE = "tlsrpt-record-multiple"

@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from mtasts.findings import Code
+
 # Finding codes (the validator reports them; see findings.Code).
-UNREACHABLE = "mx-unreachable"
-STARTTLS_MISSING = "mx-starttls-missing"
-CERTIFICATE_INVALID = "mx-certificate-invalid"
-CERTIFICATE_EXPIRED = "mx-certificate-expired"
+UNREACHABLE = Code.MX_UNREACHABLE.value
+STARTTLS_MISSING = Code.MX_STARTTLS_MISSING.value
+CERTIFICATE_INVALID = Code.MX_CERTIFICATE_INVALID.value
+CERTIFICATE_EXPIRED = Code.MX_CERTIFICATE_EXPIRED.value
 
 SMTP_PORT = 25
 DEFAULT_TIMEOUT = 30.0
