@@ -7,8 +7,9 @@ hyphenated, never renamed. Add new codes; do not change existing ones.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 
 class Severity(StrEnum):
@@ -69,13 +70,27 @@ class Code(StrEnum):
 
 
 class Finding(BaseModel):
-    """One conclusion: `{code, severity, message}`; the message names the offending input."""
+    """One conclusion: `{code, severity, message}`; the message names the offending input.
+
+    The validator adds `subject` (the record, URL or MX host the finding is about) and `hint`
+    (what the admin should change); they are left out of the JSON when unset, so grammar
+    findings keep their three keys."""
 
     model_config = ConfigDict(frozen=True)
 
     code: Code
     severity: Severity
     message: str
+    subject: str | None = None
+    hint: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unset_context(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("subject", "hint"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
 
 
 def error(code: Code, message: str) -> Finding:
