@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from mtasts.errors import MtaStsError, UnsafePolicyError
 from mtasts.mx_coverage import KNOWN_PROVIDERS, HostedProvider, check_publication_safe
 from mtasts.mx_coverage import derive_mx_patterns as derive_patterns
+from mtasts.pages_project import headers_file
 from mtasts.policy import Mode, Policy, build_policy, content_hash, parse_policy
 from mtasts.policy_id import next_policy_id
 from mtasts.policy_state import AuditEntry, AuditLog, PolicyStateStore, PublishedPolicy
@@ -29,7 +30,6 @@ from mtasts.ports import (
     RecordChange,
     SiteFiles,
 )
-from mtasts.site_headers import policy_headers
 from mtasts.sts_record import render_sts_record
 from mtasts.tlsrpt_record import render_tlsrpt_record
 
@@ -147,7 +147,7 @@ class Deployer:
         self._publish_files(domain, rendered)
 
     def _publish_files(self, domain: str, rendered: bytes) -> None:
-        site = self.host.publish(SiteFiles(domain, rendered, policy_headers()))
+        site = self.host.publish(SiteFiles(domain, rendered, headers_file()))
         self.on_step(
             f"{domain}: deployed to {site.site_name} ({site.uploaded_files} file(s) uploaded)"
         )

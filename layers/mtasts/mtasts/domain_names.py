@@ -23,16 +23,26 @@ class DomainNameError(MtaStsError, ValueError):
     """Not a domain name the product can manage. A ValueError too, so pydantic reports it."""
 
 
-def canonical_domain(name: str) -> str:
-    """The canonical spelling of `name`, or DomainNameError saying what is wrong with it."""
+def dns_name(name: str) -> str:
+    """Any DNS name (record names like `_mta-sts.example.com` included) as DNS compares it:
+    lowercase, no trailing dot, A-labels for Unicode. Lenient: a name IDNA refuses is only
+    lowercased, since comparing it is all that is asked here."""
     text = name.strip().rstrip(".").lower()
+    if text.isascii():
+        return text
+    try:
+        return text.encode("idna").decode("ascii")
+    except UnicodeError:
+        return text
+
+
+def canonical_domain(name: str) -> str:
+    """The canonical spelling of a mail domain, or DomainNameError saying what is wrong."""
+    text = dns_name(name)
     if not text:
         raise DomainNameError("a domain name is required")
     if not text.isascii():
-        try:
-            text = text.encode("idna").decode("ascii")
-        except UnicodeError as error:
-            raise DomainNameError(f"{name!r} is not a valid internationalised name") from error
+        raise DomainNameError(f"{name!r} is not a valid internationalised name")
     labels = text.split(".")
     if len(labels) < 2:
         raise DomainNameError(f"{name!r} needs at least two labels (like example.com)")

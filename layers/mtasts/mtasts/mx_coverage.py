@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from mtasts.domain_names import dns_name
 from mtasts.errors import UnsafePolicyError
 from mtasts.policy import Mode, Policy, mx_matches
 
@@ -45,10 +46,6 @@ KNOWN_PROVIDERS: tuple[HostedProvider, ...] = (
 )
 
 
-def canonical_host(name: str) -> str:
-    return name.strip().rstrip(".").lower()
-
-
 def _provider_for(host: str, providers: Sequence[HostedProvider]) -> HostedProvider | None:
     return next((p for p in providers if mx_matches(p.pattern, host)), None)
 
@@ -62,7 +59,7 @@ def derive_mx_patterns(
     A provider's bare suffix (`aspmx.l.google.com` itself) is not matched by its wildcard (§4.1:
     `*` is exactly one label), so it stays an exact line beside the wildcard."""
     patterns: list[str] = []
-    for host in map(canonical_host, mx_hosts):
+    for host in map(dns_name, mx_hosts):
         if not host:
             continue
         provider = _provider_for(host, providers)
@@ -74,7 +71,7 @@ def derive_mx_patterns(
 
 def uncovered_hosts(policy: Policy, mx_hosts: Iterable[str]) -> tuple[str, ...]:
     """Live MX hosts that no `mx` pattern of the policy matches, in the order given."""
-    hosts = dict.fromkeys(canonical_host(h) for h in mx_hosts if canonical_host(h))
+    hosts = dict.fromkeys(dns_name(h) for h in mx_hosts if dns_name(h))
     return tuple(host for host in hosts if policy.match(host) is None)
 
 
@@ -115,5 +112,5 @@ def check_publication_safe(
 
 def _coverage_dropped(new: Policy, current: Policy, live_mx: Sequence[str]) -> tuple[str, ...]:
     still_uncovered = set(uncovered_hosts(new, live_mx))
-    covered_now = [h for h in map(canonical_host, live_mx) if h and current.match(h) is not None]
+    covered_now = [h for h in map(dns_name, live_mx) if h and current.match(h) is not None]
     return tuple(dict.fromkeys(h for h in covered_now if h in still_uncovered))
