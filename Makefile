@@ -54,7 +54,7 @@ lint: venv
 
 .PHONY: typecheck
 typecheck: venv
-	$(BIN)/mypy layers/mtasts/mtasts local/mtasts_local tests benchmarks
+	$(BIN)/mypy layers/mtasts/mtasts local/mtasts_local functions tests benchmarks
 
 .PHONY: template-check
 template-check: venv

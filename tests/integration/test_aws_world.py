@@ -30,12 +30,15 @@ from mtasts_local.aws.lambda_runner import InvokeMode, LambdaRunner
 from mtasts_local.aws.moto_world import MotoWorld
 from mtasts_local.aws.template import (
     REPO_ROOT,
+    REPO_TEMPLATE,
     UNMODELLED,
     DeployedStack,
     StackPlan,
     deploy,
     read_template,
 )
+from mtasts_local.config import load_world
+from mtasts_local.world import template_parameters
 
 FIXTURE = Path(__file__).parent / "aws_fixture"
 STACK = "fixture"
@@ -286,9 +289,10 @@ def test_what_the_world_does_not_create_is_skipped_with_its_reason(plan: StackPl
 
 
 def test_the_repo_template_reads_and_reports_its_layer_as_skipped(world: MotoWorld) -> None:
-    plan = read_template(region=world.region)
+    required = template_parameters(REPO_TEMPLATE, load_world(None), {})
+    plan = read_template(parameters=required, region=world.region)
 
-    assert plan.parameters == {"Environment": "dev", "LogLevel": "INFO"}
+    assert plan.parameters == {"Environment": "dev", "LogLevel": "INFO", **required}
     [layer] = plan.skipped
     assert layer.logical_id.startswith("MtaStsLayer")
     assert layer.reason == UNMODELLED["AWS::Lambda::LayerVersion"]

@@ -13,7 +13,9 @@ from mtasts.errors import StoreConflictError
 from mtasts.policy import Mode
 from mtasts.policy_state import AuditEntry, PublishedPolicy
 from mtasts_local.aws.moto_world import MotoWorld
-from mtasts_local.aws.template import deploy, read_template
+from mtasts_local.aws.template import REPO_TEMPLATE, deploy, read_template
+from mtasts_local.config import load_world
+from mtasts_local.world import template_parameters
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -27,7 +29,8 @@ def moto() -> Iterator[MotoWorld]:
 @pytest.fixture
 def store(moto: MotoWorld) -> DynamoPolicyStore:
     moto.reset()
-    stack = deploy(read_template(region=moto.region), moto.client)
+    parameters = template_parameters(REPO_TEMPLATE, load_world(None), {})
+    stack = deploy(read_template(parameters=parameters, region=moto.region), moto.client)
     return DynamoPolicyStore(moto.client("dynamodb"), stack.ref("DomainsTable"))
 
 

@@ -217,6 +217,12 @@ def _report_commands(commands: Any) -> None:
     parse.set_defaults(handler=_report_parse)
 
 
+def _local(args: argparse.Namespace) -> int:
+    from mtasts_local.cli import main as local_main  # here only: the core never needs it
+
+    return local_main(args.argv)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mtasts",
@@ -228,6 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     _policy_commands(commands)
     _record_commands(commands)
     _report_commands(commands)
+    # Every argument after `local`, options included, is mtasts_local.cli's to parse.
+    local = commands.add_parser("local", help="run the local world", prefix_chars="\0")
+    local.add_argument("argv", nargs=argparse.REMAINDER)
+    local.set_defaults(handler=_local)
     return parser
 
 

@@ -67,9 +67,18 @@ _installed: LambdaRunner | None = None
 class LambdaRunner:
     """Runs the handler of a moto Lambda function from its local code."""
 
-    def __init__(self, *, endpoint_url: str, mode: InvokeMode = InvokeMode.IN_PROCESS) -> None:
+    def __init__(
+        self,
+        *,
+        endpoint_url: str,
+        mode: InvokeMode = InvokeMode.IN_PROCESS,
+        world_environment: Mapping[str, str] | None = None,
+    ) -> None:
         self.endpoint_url = endpoint_url
         self.mode = mode
+        # Where the rest of the local world is (Cloudflare stand-in, DNS, HTTPS edge, CA):
+        # what a function in AWS finds on the internet, it finds here through these settings.
+        self.world_environment = dict(world_environment or {})
         self._code: dict[str, FunctionCode] = {}
         self._handlers: dict[str, tuple[tuple[str, FunctionCode], Handler]] = {}
         self._original_invoke: Any = None
@@ -141,6 +150,7 @@ class LambdaRunner:
         """The function's variables, then the runtime's (which win, as in Lambda), then moto."""
         return {
             **{name: str(value) for name, value in function.environment_vars.items()},
+            **self.world_environment,
             "AWS_REGION": function.region,
             "AWS_DEFAULT_REGION": function.region,
             "AWS_LAMBDA_FUNCTION_NAME": function.function_name,

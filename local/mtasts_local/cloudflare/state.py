@@ -120,9 +120,10 @@ class CloudflareState:
 
     # --- zones and records ---------------------------------------------------------------------
 
-    def add_zone(self, name: str) -> Zone:
+    def add_zone(self, name: str, zone_id: str | None = None) -> Zone:
+        """A new zone; `zone_id` lets a world seed the same ids again after a reset."""
         with self.lock:
-            zone = Zone(id=new_id(), name=canonical(name), account_id=self.account_id)
+            zone = Zone(id=zone_id or new_id(), name=canonical(name), account_id=self.account_id)
             self.zones[zone.id] = zone
             return zone
 
