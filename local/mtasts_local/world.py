@@ -309,6 +309,7 @@ class LocalWorld:
         """Back to the seed without restarting a server: the Cloudflare account, its call
         counters, fault rules and contract tallies, HTTPS misbehaviours, the mail sink, and
         every AWS resource (moto forgets everything; the template is deployed again)."""
+        self.stand_in.drain()  # a late write from the last test must not land in the next
         self.cloudflare.reset()
         seed_cloudflare(self.cloudflare, self.config, self.addresses)
         self.stand_in.reset()

@@ -42,6 +42,8 @@ class Settings(BaseModel):
     # and the CA bundle that signs the world's certificates.
     dns_nameserver: str | None = Field(None, alias="DNS_NAMESERVER")
     policy_connect_to: str | None = Field(None, alias="POLICY_CONNECT_TO")
+    # `mx1.example.com=127.0.0.3:2525,...`: where to connect for each MX host's SMTP.
+    smtp_connect_to: str | None = Field(None, alias="SMTP_CONNECT_TO")
     ca_bundle: str | None = Field(None, alias="CA_BUNDLE")
     verify_attempts: int = Field(10, alias="VERIFY_ATTEMPTS", ge=1, le=100)
     verify_backoff_seconds: float = Field(2.0, alias="VERIFY_BACKOFF_SECONDS", ge=0, le=60)

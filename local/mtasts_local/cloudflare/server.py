@@ -87,6 +87,9 @@ CODE_RATE_LIMITED = 10000  # Cloudflare answers throttled calls with its generic
 _log = logging.getLogger(__name__)
 
 
+DRAIN_TIMEOUT = 10.0  # seconds; longer than any slow answer a test injects
+
+
 class StandInError(Exception):
     """The stand-in cannot do what was asked (start twice, listen where it may not, ...)."""
 
@@ -131,6 +134,8 @@ class CloudflareStandIn:
         )
         self._calls: Counter[str] = Counter()
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._in_flight = 0
         self._stopping = threading.Event()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -212,10 +217,19 @@ class CloudflareStandIn:
         self.contract = ContractRecorder(contract or OpenApiContract())
         return self.contract
 
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> None:
+        """Wait until no request is being handled. A client that gave up on a slow answer has
+        not stopped the server from applying the request; without this, such a late write
+        would land in whatever the next test set up."""
+        with self._idle:
+            if not self._idle.wait_for(lambda: self._in_flight == 0, timeout):
+                raise StandInError(f"{self._in_flight} request(s) still running after {timeout} s")
+
     def reset(self) -> None:
-        """Forget calls, fault rules (and reseed them), poll counts and contract tallies. The
-        account state is not touched: the DNS and HTTPS servers share it (`CloudflareState.reset`).
-        """
+        """Wait for requests in flight, then forget calls, fault rules (and reseed them), poll
+        counts and contract tallies. The account state is not touched: the DNS and HTTPS
+        servers share it (`CloudflareState.reset`)."""
+        self.drain()
         with self._lock:
             self._calls.clear()
         self.faults.clear()
@@ -228,11 +242,16 @@ class CloudflareStandIn:
 
     def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
+        with self._idle:
+            self._in_flight += 1
         try:
             operation, route, path_args = self._match(request)
             reply = self._respond(request, operation, route, path_args)
         finally:
             request.close()  # the multipart files werkzeug spooled for this request
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
         body = json.dumps(reply.body).encode()
         if self.contract is not None:
             exchange = Exchange(request.method, request.path, reply.status, body)

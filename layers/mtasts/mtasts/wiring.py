@@ -1,0 +1,127 @@
+"""Builds the use cases from settings: the one place that picks adapters for the ports.
+
+Handlers and commands call these factories; nothing here runs at import time. Clients are made
+once per settings value (Lambda reuses them across warm invocations).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from mtasts.cloudflare_client import make_client
+from mtasts.cloudflare_dns import CloudflareDns
+from mtasts.cloudflare_pages import CloudflarePagesHost
+from mtasts.deploy import Deployer
+from mtasts.dns_lookup import DnsLookup, DnsMxResolver
+from mtasts.policy_fetch import HttpsPolicyFetcher, wait_until_served
+from mtasts.policy_state import AuditLog, PolicyStateStore
+from mtasts.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from mtasts.dynamo_store import DynamoPolicyStore
+
+TOKEN_PLACEHOLDER = "not-set"  # what the template puts in the secret until an admin replaces it
+SECRET_CACHE_SECONDS = 300
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def cloudflare_token(settings: Settings) -> str:
+    """The API token: given directly (CLI, local world) or from Secrets Manager (AWS)."""
+    if settings.cloudflare_api_token is not None:
+        return settings.cloudflare_api_token.get_secret_value()
+    settings.require("cloudflare_token_secret")
+    from aws_lambda_powertools.utilities import parameters  # only Lambdas pay for this import
+
+    token = str(
+        parameters.get_secret(str(settings.cloudflare_token_secret), max_age=SECRET_CACHE_SECONDS)
+    )
+    if token.strip() in ("", TOKEN_PLACEHOLDER):
+        raise SettingsError(
+            f"the secret {settings.cloudflare_token_secret} still holds the placeholder; put the "
+            "Cloudflare API token into it"
+        )
+    return token.strip()
+
+
+def _nameserver(settings: Settings) -> tuple[str | None, int]:
+    if not settings.dns_nameserver:
+        return None, 53
+    host, _, port = settings.dns_nameserver.rpartition(":")
+    return (host, int(port)) if host else (settings.dns_nameserver, 53)
+
+
+def _connect_to(settings: Settings) -> dict[str, tuple[str, int]]:
+    if not settings.policy_connect_to:
+        return {}
+    host, _, port = settings.policy_connect_to.rpartition(":")
+    return {"*": (host, int(port))}
+
+
+def dynamo_store(settings: Settings) -> DynamoPolicyStore:
+    import boto3  # kept out of import time: the CLI without AWS never needs it
+
+    from mtasts.dynamo_store import DynamoPolicyStore
+
+    settings.require("domains_table")
+    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    return DynamoPolicyStore(client, str(settings.domains_table))
+
+
+def build_deployer(
+    settings: Settings,
+    *,
+    store: PolicyStateStore | None = None,
+    audit: AuditLog | None = None,
+    on_step: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> Deployer:
+    """A Deployer on Cloudflare, live DNS and HTTPS; the store is DynamoDB unless one is given."""
+    settings.require("cloudflare_account_id")
+    client = make_client(cloudflare_token(settings), base_url=settings.cloudflare_base_url)
+    dns = CloudflareDns(client)
+    host = CloudflarePagesHost(client, str(settings.cloudflare_account_id), dns)
+    nameserver, port = _nameserver(settings)
+    fetcher = HttpsPolicyFetcher(
+        ca_bundle=settings.ca_bundle,
+        connect_to=_connect_to(settings),
+        timeout=settings.fetch_timeout_seconds,
+    )
+    waits: dict[str, Any] = {} if sleep is None else {"sleep": sleep}
+
+    def confirm_served(domain: str, expected: bytes) -> None:
+        wait_until_served(
+            fetcher,
+            domain,
+            expected,
+            attempts=settings.verify_attempts,
+            backoff=settings.verify_backoff_seconds,
+            **waits,
+        )
+
+    if store is None or audit is None:
+        table = dynamo_store(settings)
+        store, audit = store or table, audit or table
+    return Deployer(
+        host=host,
+        dns=dns,
+        resolver=DnsMxResolver(DnsLookup(nameserver, port)),
+        fetcher=fetcher,
+        confirm_served=confirm_served,
+        store=store,
+        audit=audit,
+        clock=SystemClock(),
+        on_step=on_step or (lambda _message: None),
+    )
+
+
+@functools.cache
+def deployer_for(settings: Settings) -> Deployer:
+    """The Lambda handlers' Deployer, made once per warm container."""
+    return build_deployer(settings)
