@@ -74,7 +74,7 @@ def tlsrpt_name(domain: str) -> str:
     return f"_smtp._tls.{domain}"
 
 
-ConfirmServed = Callable[[str, bytes], None]
+ConfirmServed = Callable[[str, bytes], object]
 """Waits (bounded) until `https://mta-sts.<domain>/...` serves exactly these bytes, or raises."""
 
 
