@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +218,87 @@ def _report_commands(commands: Any) -> None:
     parse.set_defaults(handler=_report_parse)
 
 
+def _check(args: argparse.Namespace) -> int:
+    from mtasts.check_command import CheckOptions, run_check  # the validator's imports are heavy
+
+    options = CheckOptions(
+        domains=args.domains,
+        as_json=args.json,
+        nameserver=args.nameserver,
+        ca_bundle=args.ca_bundle,
+        local=args.local,
+        state_dir=args.local_dir,
+    )
+    with _usage_errors():
+        return run_check(options)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from mtasts.deploy_command import DeployOptions, run_deploy  # pulls in the Cloudflare SDK
+
+    options = DeployOptions(
+        domain=args.domain,
+        mode=Mode(args.mode),
+        mx=args.mx,
+        max_age=args.max_age,
+        rua=args.rua,
+        local=args.local,
+        local_dir=args.local_dir,
+        state_dir=args.state_dir,
+    )
+    with _usage_errors():
+        return run_deploy(options)
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    """What the person typed is wrong (not the domain): exit status 2."""
+    from mtasts.check_command import CheckUsageError
+    from mtasts.deploy_command import DeployUsageError
+    from mtasts.domain_names import DomainNameError
+    from mtasts.local_endpoints import LocalWorldNotRunningError
+    from mtasts.settings import SettingsError
+
+    usage = (CheckUsageError, DeployUsageError, DomainNameError, LocalWorldNotRunningError)
+    try:
+        yield
+    except (*usage, SettingsError) as error:
+        raise UsageError(str(error)) from error
+
+
+def _operation_commands(commands: Any) -> None:
+    check = commands.add_parser(
+        "check", help="validate domains as a strict sending MTA sees them (DNS, HTTPS, SMTP)"
+    )
+    check.add_argument("domains", nargs="+", metavar="DOMAIN")
+    _add_json(check)
+    check.add_argument("--nameserver", metavar="IP[:PORT]", help="ask this DNS server")
+    check.add_argument("--ca-bundle", metavar="PEM", help="trust these CAs (HTTPS and SMTP)")
+    _add_local(check)
+    check.set_defaults(handler=_check)
+
+    deploy = commands.add_parser(
+        "deploy", help="deploy a policy to Cloudflare Pages and announce its id (RFC 8461 §8.1)"
+    )
+    deploy.add_argument("domain", metavar="DOMAIN")
+    deploy.add_argument("--mode", required=True, choices=[m.value for m in Mode])
+    deploy.add_argument("--mx", action="append", metavar="PATTERN", help="repeat; default: derived")
+    deploy.add_argument("--max-age", type=_non_negative_int, metavar="SECONDS")
+    deploy.add_argument("--rua", action="append", metavar="URI", help="repeat; default REPORT_RUA")
+    deploy.add_argument("--state-dir", type=Path, help="where the last published ids are kept")
+    _add_local(deploy)
+    deploy.set_defaults(handler=_deploy)
+
+
+def _add_local(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--local", action="store_true", help="use the running local world (mtasts local up)"
+    )
+    parser.add_argument(
+        "--local-dir", type=Path, default=Path(".mtasts-local"), help=argparse.SUPPRESS
+    )
+
+
 def _local(args: argparse.Namespace) -> int:
     from mtasts_local.cli import main as local_main  # here only: the core never needs it
 
@@ -234,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     _policy_commands(commands)
     _record_commands(commands)
     _report_commands(commands)
+    _operation_commands(commands)
     # Every argument after `local`, options included, is mtasts_local.cli's to parse.
     local = commands.add_parser("local", help="run the local world", prefix_chars="\0")
     local.add_argument("argv", nargs=argparse.REMAINDER)

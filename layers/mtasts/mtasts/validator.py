@@ -1,0 +1,121 @@
+"""The validator: observe each domain as a strict sending MTA would (DNS, the HTTPS policy
+fetch, every MX host's STARTTLS), concurrently and within bounds, then judge it
+(`validation_rules`).
+
+Bounds: at most `concurrency` domains are observed at once; each MX host is probed at most once
+per run however many domains share it (hosted providers' MX hosts serve thousands of domains,
+and a burst of probes at one host looks like an attack to it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mtasts.dns_lookup import AsyncDnsLookup, Lookup, MxRecord, Outcome, mx_hosts
+from mtasts.policy_fetch import AsyncHttpsPolicyFetcher, ConnectTargets
+from mtasts.policy_state import PublishedPolicy
+from mtasts.ports import FetchedPolicy
+from mtasts.smtp_probe import MxProbe, probe_mx
+from mtasts.sts_record import select_sts_record
+from mtasts.validation_rules import Answer, MxCheck, Observation, Verdict, judge
+
+DEFAULT_CONCURRENCY = 100
+DEFAULT_SMTP_TIMEOUT = 30.0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Validator:
+    lookup: AsyncDnsLookup
+    fetcher: AsyncHttpsPolicyFetcher
+    smtp_context: ssl.SSLContext
+    smtp_connect_to: ConnectTargets = field(default_factory=dict)
+    smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
+    concurrency: int = DEFAULT_CONCURRENCY
+    clock: Callable[[], datetime] = _now
+    on_verdict: Callable[[Verdict], None] = field(default=lambda _verdict: None)
+
+    async def validate(
+        self,
+        domains: Sequence[str],
+        expected: Mapping[str, PublishedPolicy] | None = None,
+    ) -> list[Verdict]:
+        """Every domain's verdict, in the order given."""
+        run = _Run(self, expected or {})
+        return list(await asyncio.gather(*(run.verdict(d) for d in domains)))
+
+
+class _Run:
+    """One validation run: its concurrency limit and the MX probes it shares."""
+
+    def __init__(self, validator: Validator, expected: Mapping[str, PublishedPolicy]) -> None:
+        self.validator = validator
+        self.expected = expected
+        self.limit = asyncio.Semaphore(validator.concurrency)
+        self.probes: dict[str, asyncio.Task[MxProbe]] = {}
+
+    async def verdict(self, domain: str) -> Verdict:
+        async with self.limit:
+            observation = await self.observe(domain)
+        verdict = judge(observation, self.validator.clock())
+        self.validator.on_verdict(verdict)
+        return verdict
+
+    async def observe(self, domain: str) -> Observation:
+        lookup = self.validator.lookup
+        sts, tlsrpt, mx = await asyncio.gather(
+            lookup.txt(f"_mta-sts.{domain}"), lookup.txt(f"_smtp._tls.{domain}"), lookup.mx(domain)
+        )
+        sts_answer = _answer(sts)
+        hosts = tuple(mx_hosts(mx.records))
+        # A sender fetches the policy only when there is exactly one valid record.
+        has_policy = select_sts_record(sts_answer.records).valid
+        fetched, probes = await asyncio.gather(
+            self.fetch(domain) if has_policy else _nothing(),
+            asyncio.gather(*(self.probe(h) for h in hosts)),
+        )
+        return Observation(
+            domain=domain,
+            sts_txt=sts_answer,
+            tlsrpt_txt=_answer(tlsrpt),
+            mx=_mx_answer(mx, hosts),
+            fetched=fetched,
+            mx_checks={p.host: MxCheck(p.host, p.error_code, p.error, p.not_after) for p in probes},
+            expected=self.expected.get(domain),
+        )
+
+    async def fetch(self, domain: str) -> FetchedPolicy | None:
+        return await self.validator.fetcher.fetch(domain)
+
+    def probe(self, host: str) -> asyncio.Task[MxProbe]:
+        task = self.probes.get(host)
+        if task is None:
+            v = self.validator
+            task = asyncio.ensure_future(
+                probe_mx(host, v.smtp_context, connect_to=v.smtp_connect_to, timeout=v.smtp_timeout)
+            )
+            self.probes[host] = task
+        return task
+
+
+async def _nothing() -> FetchedPolicy | None:
+    return None
+
+
+def _answer(lookup: Lookup[str]) -> Answer:
+    if lookup.outcome is Outcome.FAILURE:
+        return Answer(failure=lookup.error or "no answer")
+    return Answer(lookup.records)
+
+
+def _mx_answer(lookup: Lookup[MxRecord], hosts: Iterable[str]) -> Answer:
+    if lookup.outcome is Outcome.FAILURE:
+        return Answer(failure=lookup.error or "no answer")
+    return Answer(tuple(hosts))
