@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from collections import Counter
 from typing import Any
 
@@ -163,3 +164,68 @@ def test_the_checks_an_admin_runs_by_hand_work_against_the_world(
         "version: STSv1\nmode: testing\nmx: mx1.selfhosted.example\n"
         "mx: mx2.selfhosted.example\nmax_age: 86400\n"
     )
+
+
+def test_deploy_and_rotate_run_as_step_functions_tasks_and_errors_reach_catch(
+    world: LocalWorld, product: DeployedStack, world_resolver: dns.resolver.Resolver
+) -> None:
+    """The two functions as a workflow uses them: Task states whose Catch matches the typed
+    error's class name."""
+    definition = {
+        "StartAt": "Deploy",
+        "States": {
+            "Deploy": {
+                "Type": "Task",
+                "Resource": product.get_att("DeployPolicyFunction", "Arn"),
+                "ResultPath": "$.deployed",
+                "Catch": [
+                    {
+                        "ErrorEquals": ["UnsafePolicyError"],
+                        "ResultPath": "$.refused",
+                        "Next": "Refused",
+                    }
+                ],
+                "Next": "Rotate",
+            },
+            "Rotate": {
+                "Type": "Task",
+                "Resource": product.get_att("RotateIdFunction", "Arn"),
+                "ResultPath": "$.rotated",
+                "End": True,
+            },
+            "Refused": {"Type": "Pass", "End": True},
+        },
+    }
+    sfn = world.aws.client("stepfunctions")
+    machine = sfn.create_state_machine(
+        name="deploy-then-rotate",
+        definition=json.dumps(definition),
+        roleArn=f"arn:aws:iam::{world.aws.account_id}:role/sfn",
+    )["stateMachineArn"]
+
+    done = run(sfn, machine, "selfhosted-testing-1", {"domain": DOMAIN, "mode": "testing"})
+    refused = run(
+        sfn,
+        machine,
+        "selfhosted-enforce-1",
+        {"domain": DOMAIN, "mode": "enforce", "mx": ["mx1.selfhosted.example"]},
+    )
+
+    assert done["deployed"]["policy_id"] == done["rotated"]["policy_id"]
+    assert txt(world_resolver, f"_mta-sts.{DOMAIN}") == [
+        f"v=STSv1; id={done['deployed']['policy_id']}"
+    ]
+    assert refused["refused"]["Error"] == "UnsafePolicyError"
+    assert "mx2.selfhosted.example" in refused["refused"]["Cause"]
+
+
+def run(sfn: Any, machine: str, name: str, event: Any) -> Any:
+    arn = sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(event))[
+        "executionArn"
+    ]
+    deadline = time.monotonic() + 60
+    while (described := sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"execution {name} never finished"
+        time.sleep(0.05)
+    assert described["status"] == "SUCCEEDED", described
+    return json.loads(described["output"])
