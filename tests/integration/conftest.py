@@ -15,8 +15,9 @@ import dns.resolver
 import pytest
 from cloudflare import Cloudflare
 
+from mtasts_local.aws.template import REPO_TEMPLATE, DeployedStack, deploy, read_template
 from mtasts_local.config import load_world
-from mtasts_local.world import LocalWorld
+from mtasts_local.world import LocalWorld, template_parameters
 
 WORLD_TEMPLATE = Path(__file__).parent / "aws_fixture" / "world_template.yaml"
 _SESSION_WORLD = "local_world"
@@ -80,3 +81,16 @@ def world_resolver(world: LocalWorld) -> dns.resolver.Resolver:
     resolver.port = world.dns.port
     resolver.lifetime = 5.0
     return resolver
+
+
+@pytest.fixture
+def product(world: LocalWorld) -> DeployedStack:
+    """The product's stack, as `sam deploy` and an admin's token would leave it."""
+    parameters = template_parameters(REPO_TEMPLATE, world.config, {})
+    plan = read_template(REPO_TEMPLATE, parameters=parameters, region=world.aws.region)
+    stack = deploy(plan, world.aws.client)
+    world.aws.client("secretsmanager").put_secret_value(
+        SecretId=stack.ref("CloudflareApiTokenSecret"), SecretString=world.cloudflare.api_token
+    )
+    world.lambda_runner.register_all(stack.function_code())
+    return stack

@@ -17,34 +17,12 @@ import dns.resolver
 import pytest
 
 from mtasts.policy_fetch import HttpsPolicyFetcher
-from mtasts_local.aws.template import REPO_TEMPLATE, DeployedStack, deploy, read_template
-from mtasts_local.world import LocalWorld, template_parameters
+from mtasts_local.aws.template import DeployedStack
+from mtasts_local.world import LocalWorld
+from tests.integration.product import invoke
 
 DOMAIN = "selfhosted.example"
 MX = ("mx1.selfhosted.example", "mx2.selfhosted.example")
-
-
-@pytest.fixture
-def product(world: LocalWorld) -> DeployedStack:
-    """The product's stack, as `sam deploy` and an admin's token would leave it."""
-    parameters = template_parameters(REPO_TEMPLATE, world.config, {})
-    plan = read_template(REPO_TEMPLATE, parameters=parameters, region=world.aws.region)
-    stack = deploy(plan, world.aws.client)
-    world.aws.client("secretsmanager").put_secret_value(
-        SecretId=stack.ref("CloudflareApiTokenSecret"), SecretString=world.cloudflare.api_token
-    )
-    world.lambda_runner.register_all(stack.function_code())
-    return stack
-
-
-def invoke(world: LocalWorld, stack: DeployedStack, function: str, event: Any) -> Any:
-    response = world.aws.client("lambda").invoke(
-        FunctionName=stack.ref(function), Payload=json.dumps(event).encode()
-    )
-    payload = json.loads(response["Payload"].read())
-    if response.get("FunctionError"):
-        return {"error": payload}
-    return payload
 
 
 def served(world: LocalWorld, domain: str = DOMAIN) -> Any:

@@ -3,6 +3,8 @@
 Layout (partition `pk`, sort `sk`):
     DOMAIN#<domain>  POLICY                      the published policy state (optimistic version)
     DOMAIN#<domain>  AUDIT#<iso time>#<nonce>    one audit entry; newest last in sort order
+    DOMAIN#<domain>  VALIDATION#LATEST           the latest validation verdict
+    DOMAIN#<domain>  VALIDATION#AT#<iso time>    one verdict of the history (TTL `expires_at`)
 Each item keeps its model as JSON in `data`, so the schema lives in the pydantic models, not in
 attribute maps. The client is passed in (tests point it at moto over HTTP).
 """
@@ -10,11 +12,13 @@ attribute maps. The client is passed in (tests point it at moto over HTTP).
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from mtasts.errors import MtaStsError, StoreConflictError
+from mtasts.fleet_validation import HISTORY_DAYS, ValidationRecord
 from mtasts.policy_state import AuditEntry, PublishedPolicy
 
 POLICY_SK = "POLICY"
@@ -94,10 +98,14 @@ class DynamoPolicyStore:
         return [AuditEntry.model_validate_json(item["data"]["S"]) for item in reply["Items"]]
 
     def _call(self, operation: str, **kwargs: Any) -> Any:
-        try:
-            return getattr(self._client, operation)(**kwargs)
-        except ClientError as error:
-            raise StoreError(f"DynamoDB {operation} on {self._table} failed: {error}") from error
+        return _call(self._client, self._table, operation, **kwargs)
+
+
+def _call(client: Any, table: str, operation: str, **kwargs: Any) -> Any:
+    try:
+        return getattr(client, operation)(**kwargs)
+    except ClientError as error:
+        raise StoreError(f"DynamoDB {operation} on {table} failed: {error}") from error
 
 
 def _key(domain: str, sort_key: str) -> dict[str, dict[str, str]]:
@@ -112,3 +120,79 @@ def _expected_version(version: int) -> tuple[str, dict[str, Any]]:
 
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
+
+
+VALIDATION_LATEST_SK = "VALIDATION#LATEST"
+VALIDATION_PREFIX = "VALIDATION#AT#"
+
+
+class DynamoValidationStore:
+    """`ValidationStore` on the domains table: the managed domains are those with a published
+    policy; each run's result is the latest and a history item that DynamoDB's TTL expires."""
+
+    def __init__(self, client: Any, table_name: str, history_days: int = HISTORY_DAYS) -> None:
+        self._client = client
+        self._table = table_name
+        self._history = timedelta(days=history_days)
+
+    def managed_domains(self) -> dict[str, PublishedPolicy]:
+        managed: dict[str, PublishedPolicy] = {}
+        paginator = self._client.get_paginator("scan")
+        pages = paginator.paginate(
+            TableName=self._table,
+            FilterExpression="sk = :policy",
+            ExpressionAttributeValues={":policy": {"S": POLICY_SK}},
+            ConsistentRead=True,
+        )
+        try:
+            for page in pages:
+                for item in page["Items"]:
+                    state = PublishedPolicy.model_validate_json(item["data"]["S"])
+                    managed[state.domain] = state
+        except ClientError as error:
+            raise StoreError(
+                f"listing the managed domains in {self._table} failed: {error}"
+            ) from error
+        return managed
+
+    def latest(self, domain: str) -> ValidationRecord | None:
+        item = _call(
+            self._client,
+            self._table,
+            "get_item",
+            TableName=self._table,
+            Key=_key(domain, VALIDATION_LATEST_SK),
+        ).get("Item")
+        return ValidationRecord.model_validate_json(item["data"]["S"]) if item else None
+
+    def record(self, result: ValidationRecord) -> None:
+        data = {"S": result.model_dump_json()}
+        expires = int((result.checked_at + self._history).timestamp())
+        history_key = f"{VALIDATION_PREFIX}{result.checked_at.isoformat()}"
+        for sort_key, extra in (
+            (VALIDATION_LATEST_SK, {}),
+            (history_key, {"expires_at": {"N": str(expires)}}),
+        ):
+            _call(
+                self._client,
+                self._table,
+                "put_item",
+                TableName=self._table,
+                Item={**_key(result.domain, sort_key), "data": data, **extra},
+            )
+
+    def history(self, domain: str, limit: int = 100) -> list[ValidationRecord]:
+        reply = _call(
+            self._client,
+            self._table,
+            "query",
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": {"S": domain_pk(domain)},
+                ":prefix": {"S": VALIDATION_PREFIX},
+            },
+            ScanIndexForward=False,
+            Limit=limit,
+        )
+        return [ValidationRecord.model_validate_json(i["data"]["S"]) for i in reply["Items"]]

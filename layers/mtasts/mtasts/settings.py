@@ -45,6 +45,8 @@ class Settings(BaseModel):
     # `mx1.example.com=127.0.0.3:2525,...`: where to connect for each MX host's SMTP.
     smtp_connect_to: str | None = Field(None, alias="SMTP_CONNECT_TO")
     ca_bundle: str | None = Field(None, alias="CA_BUNDLE")
+    event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
+    metrics_namespace: str = Field("MtaStsAutopilot", alias="POWERTOOLS_METRICS_NAMESPACE")
     verify_attempts: int = Field(10, alias="VERIFY_ATTEMPTS", ge=1, le=100)
     verify_backoff_seconds: float = Field(2.0, alias="VERIFY_BACKOFF_SECONDS", ge=0, le=60)
     fetch_timeout_seconds: float = Field(20.0, alias="FETCH_TIMEOUT_SECONDS", gt=0, le=60)
@@ -52,6 +54,45 @@ class Settings(BaseModel):
     enforce_max_age: int = Field(DEFAULT_ENFORCE_MAX_AGE, alias="ENFORCE_MAX_AGE", ge=0)
 
     _lists = field_validator("report_rua", mode="before")(_split_list)
+
+    @field_validator("dns_nameserver", "policy_connect_to")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value and ":" in value and not value.rpartition(":")[2].isdigit():
+            raise ValueError(f"{value!r} is not ADDRESS[:PORT]")
+        return value
+
+    @field_validator("smtp_connect_to")
+    @classmethod
+    def _host_targets(cls, value: str | None) -> str | None:
+        for entry in filter(None, (value or "").split(",")):
+            host, equals, target = entry.partition("=")
+            if not (host.strip() and equals and target.rpartition(":")[2].isdigit()):
+                raise ValueError(f"{entry!r} is not HOST=ADDRESS:PORT")
+        return value
+
+    def nameserver(self) -> tuple[str | None, int]:
+        """(address, port) of the DNS server to ask; (None, 53) for the system's."""
+        if not self.dns_nameserver:
+            return None, 53
+        host, _, port = self.dns_nameserver.rpartition(":")
+        return (host, int(port)) if host else (self.dns_nameserver, 53)
+
+    def policy_targets(self) -> dict[str, tuple[str, int]]:
+        """Where every `mta-sts.*` fetch connects instead of what DNS says (the local edge)."""
+        if not self.policy_connect_to:
+            return {}
+        host, _, port = self.policy_connect_to.rpartition(":")
+        return {"*": (host, int(port))}
+
+    def smtp_targets(self) -> dict[str, tuple[str, int]]:
+        """MX host -> where its SMTP listens, from `host=address:port,...`."""
+        targets: dict[str, tuple[str, int]] = {}
+        for entry in filter(None, (self.smtp_connect_to or "").split(",")):
+            host, _, target = entry.partition("=")
+            address, _, port = target.rpartition(":")
+            targets[host.strip().lower()] = (address, int(port))
+        return targets
 
     def require(self, *names: str) -> None:
         """Raise SettingsError naming each listed setting that is unset."""

@@ -50,20 +50,6 @@ def cloudflare_token(settings: Settings) -> str:
     return token.strip()
 
 
-def _nameserver(settings: Settings) -> tuple[str | None, int]:
-    if not settings.dns_nameserver:
-        return None, 53
-    host, _, port = settings.dns_nameserver.rpartition(":")
-    return (host, int(port)) if host else (settings.dns_nameserver, 53)
-
-
-def _connect_to(settings: Settings) -> dict[str, tuple[str, int]]:
-    if not settings.policy_connect_to:
-        return {}
-    host, _, port = settings.policy_connect_to.rpartition(":")
-    return {"*": (host, int(port))}
-
-
 def dynamo_store(settings: Settings) -> DynamoPolicyStore:
     import boto3  # kept out of import time: the CLI without AWS never needs it
 
@@ -87,10 +73,10 @@ def build_deployer(
     client = make_client(cloudflare_token(settings), base_url=settings.cloudflare_base_url)
     dns = CloudflareDns(client)
     host = CloudflarePagesHost(client, str(settings.cloudflare_account_id), dns)
-    nameserver, port = _nameserver(settings)
+    nameserver, port = settings.nameserver()
     fetcher = HttpsPolicyFetcher(
         ca_bundle=settings.ca_bundle,
-        connect_to=_connect_to(settings),
+        connect_to=settings.policy_targets(),
         timeout=settings.fetch_timeout_seconds,
     )
     waits: dict[str, Any] = {} if sleep is None else {"sleep": sleep}

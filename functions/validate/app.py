@@ -1,0 +1,28 @@
+"""Lambda: validate every managed domain (EventBridge schedule).
+
+Stores each verdict and its history, publishes green/red changes to EventBridge and emits EMF
+metrics per domain; returns the run's summary.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from mtasts.fleet_wiring import run_fleet_validation
+from mtasts.observability import logger, tracer
+from mtasts.settings import load_settings
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
+    summary = run_fleet_validation(load_settings(os.environ))
+    logger.info("fleet validated", extra={"checked": summary.checked, "failing": summary.failing})
+    return {
+        "checked": summary.checked,
+        "failing": list(summary.failing),
+        "changed": list(summary.changed),
+    }

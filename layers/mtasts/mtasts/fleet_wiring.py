@@ -1,0 +1,50 @@
+"""Builds the scheduled fleet validation from settings: DynamoDB for the domains and results,
+EventBridge for state changes, EMF for metrics. Kept apart from `wiring` so that the validate
+Lambda does not import the Cloudflare SDK on a cold start."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import boto3
+
+from mtasts.dns_lookup import AsyncDnsLookup
+from mtasts.dynamo_store import DynamoValidationStore
+from mtasts.fleet_reporting import EventBridgeStateChanges, PowertoolsFleetMetrics
+from mtasts.fleet_validation import FleetSummary, validate_fleet
+from mtasts.policy_fetch import AsyncHttpsPolicyFetcher
+from mtasts.settings import Settings
+from mtasts.smtp_probe import strict_client_context
+from mtasts.validator import Validator
+
+
+def run_fleet_validation(settings: Settings) -> FleetSummary:
+    """One scheduled run over every managed domain (the validate Lambda's use case)."""
+    settings.require("domains_table")
+    dynamodb = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    events = boto3.client("events", endpoint_url=settings.aws_endpoint_url)
+    store = DynamoValidationStore(dynamodb, str(settings.domains_table))
+    nameserver, port = settings.nameserver()
+
+    async def run() -> FleetSummary:
+        async with AsyncHttpsPolicyFetcher(
+            ca_bundle=settings.ca_bundle,
+            connect_to=settings.policy_targets(),
+            timeout=settings.fetch_timeout_seconds,
+        ) as fetcher:
+            validator = Validator(
+                lookup=AsyncDnsLookup(nameserver, port),
+                fetcher=fetcher,
+                smtp_context=strict_client_context(settings.ca_bundle),
+                smtp_connect_to=settings.smtp_targets(),
+            )
+            return await validate_fleet(
+                validator.validate,
+                store,
+                EventBridgeStateChanges(events, settings.event_bus_name),
+                PowertoolsFleetMetrics(settings.metrics_namespace),
+                lambda: datetime.now(UTC),
+            )
+
+    return asyncio.run(run())
