@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dns.resolver
@@ -109,3 +111,39 @@ def test_a_bad_world_file_fails_before_anything_starts(tmp_path: Path) -> None:
 
     assert up.returncode == 2 and "account_id" in up.stderr
     assert not (tmp_path / "world.pid").exists()
+
+
+@pytest.mark.slow
+def test_foreground_up_prints_the_endpoints_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    endpoints_file = state_dir / "endpoints.json"
+    world = subprocess.Popen(
+        [
+            str(MTASTS),
+            "local",
+            "up",
+            "--state-dir",
+            str(state_dir),
+            "--template",
+            str(WORLD_TEMPLATE),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not endpoints_file.exists():
+            assert world.poll() is None, world.communicate()[1]
+            assert time.monotonic() < deadline, "the world never became ready"
+            time.sleep(0.1)
+        endpoints = json.loads(endpoints_file.read_text())
+    finally:
+        world.send_signal(signal.SIGINT)
+        out, err = world.communicate(timeout=60)
+
+    assert world.returncode == 0, err
+    assert f"DNS (UDP+TCP)       {endpoints['dns']['host']} port {endpoints['dns']['port']}" in out
+    assert endpoints["api_key"] in out and "Traceback" not in err
+    assert not endpoints_file.exists()
+    assert processes_mentioning(str(state_dir)) == []
