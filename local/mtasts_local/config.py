@@ -90,6 +90,7 @@ class MxBehaviour(StrEnum):
     WRONG_NAME_CERT = "wrong-name-cert"
     UNTRUSTED_CERT = "untrusted-cert"
     NO_STARTTLS = "no-starttls"
+    EXPIRING_CERT = "expiring-cert"  # valid, but expires within days
 
 
 class _Model(BaseModel):

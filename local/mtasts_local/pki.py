@@ -20,9 +20,11 @@ class CertKind(StrEnum):
     EXPIRED = "expired"
     WRONG_NAME = "wrong-name"  # valid, but for a name nobody asked for
     UNTRUSTED = "untrusted"  # issued by a CA that is not in the bundle
+    EXPIRING = "expiring"  # valid today, expires within days (a renewal that did not happen)
 
 
 WRONG_NAME = "wrong-name.invalid"
+EXPIRING_IN = timedelta(days=5)
 
 
 class LocalPki:
@@ -54,6 +56,11 @@ class LocalPki:
             ended = datetime.now(UTC) - timedelta(days=3)
             return self.ca.issue_cert(
                 *names, not_before=ended - timedelta(days=90), not_after=ended
+            )
+        if kind is CertKind.EXPIRING:
+            now = datetime.now(UTC)
+            return self.ca.issue_cert(
+                *names, not_before=now - timedelta(days=85), not_after=now + EXPIRING_IN
             )
         return self.ca.issue_cert(*names)
 

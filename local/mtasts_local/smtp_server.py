@@ -48,6 +48,7 @@ CERT_KIND: dict[MxBehaviour, CertKind | None] = {
     MxBehaviour.EXPIRED_CERT: CertKind.EXPIRED,
     MxBehaviour.WRONG_NAME_CERT: CertKind.WRONG_NAME,
     MxBehaviour.UNTRUSTED_CERT: CertKind.UNTRUSTED,
+    MxBehaviour.EXPIRING_CERT: CertKind.EXPIRING,
     MxBehaviour.NO_STARTTLS: None,  # no certificate: EHLO does not offer STARTTLS
 }
 
