@@ -13,6 +13,7 @@ from email.message import EmailMessage
 import orjson
 import pytest
 
+from mtasts import report_extract
 from mtasts.errors import ReportError, ReportTooLargeError
 from mtasts.report_extract import extract_mail, load_reports
 
@@ -217,3 +218,26 @@ def test_the_original_is_kept_verbatim() -> None:
     raw = orjson.dumps({**REPORT, "x-vendor-field": {"k": 1}})
     (report,) = load_reports(raw).reports
     assert report.original()["x-vendor-field"] == {"k": 1}
+
+
+@pytest.mark.parametrize("step", [1, 7, 1 << 20])
+def test_gunzip_in_any_step_size_gives_every_byte_and_charges_them_exactly(
+    monkeypatch: pytest.MonkeyPatch, step: int
+) -> None:
+    monkeypatch.setattr(report_extract, "_INFLATE_STEP", step)
+    data = gzip.compress(JSON) + gzip.compress(b"") + gzip.compress(JSON[:10])
+    expected = JSON + JSON[:10]
+    assert report_extract.gunzip(data, report_extract._Budget(len(expected))) == expected
+    with pytest.raises(ReportTooLargeError):
+        report_extract.gunzip(data, report_extract._Budget(len(expected) - 1))
+
+
+@pytest.mark.parametrize("step", [1, 1 << 20])
+def test_gunzip_tells_a_truncated_stream_from_a_small_step(
+    monkeypatch: pytest.MonkeyPatch, step: int
+) -> None:
+    monkeypatch.setattr(report_extract, "_INFLATE_STEP", step)
+    whole = gzip.compress(JSON)
+    for cut in (11, len(whole) // 2, len(whole) - 1):
+        with pytest.raises(ReportError, match="truncated gzip"):
+            report_extract.gunzip(whole[:cut], report_extract._Budget(GIB))

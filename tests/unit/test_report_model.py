@@ -10,7 +10,13 @@ import orjson
 import pytest
 
 from mtasts.errors import ReportError
-from mtasts.report import KNOWN_RESULT_TYPES, TlsReport
+from mtasts.report import (
+    KNOWN_RESULT_TYPES,
+    FailureDetail,
+    FailureDetailFields,
+    FailureDetails,
+    TlsReport,
+)
 
 BASE: dict[str, Any] = {
     "organization-name": "Example Mail Co",
@@ -135,11 +141,9 @@ def test_optional_parts_default_sensibly() -> None:
     )
     policy = report.policies[0]
     assert report.contact_info is None
-    assert (policy.failure_details, policy.policy.policy_string, policy.policy.mx_host_pattern) == (
-        [],
-        [],
-        [],
-    )
+    details = list(policy.failure_details)  # a read-only sequence of views, not a list
+    assert (details, policy.policy.policy_string, policy.policy.mx_host_pattern) == ([], [], [])
+    assert policy.failure_details == []
 
 
 def test_null_failure_details_and_string_counts_are_normalised() -> None:
@@ -182,3 +186,124 @@ def test_the_normalised_report_reloads_from_its_own_json() -> None:
     report = parse(BASE)
     reloaded = TlsReport.from_json(report.model_dump_json().encode())
     assert reloaded.model_dump() == report.model_dump()
+
+
+# --- failure details: checked in place, read through typed views ---------------------------------
+
+DETAIL: dict[str, Any] = BASE["policies"][0]["failure-details"][0]
+
+
+def detail_variant(**changes: Any) -> dict[str, Any]:
+    """DETAIL with RFC keys (`_` for `-`) replaced; a value of `...` deletes the key."""
+    detail = dict(DETAIL)
+    for key, value in changes.items():
+        if value is ...:
+            del detail[key.replace("_", "-")]
+        else:
+            detail[key.replace("_", "-")] = value
+    return detail
+
+
+def test_failure_details_are_typed_views_made_when_read() -> None:
+    details = parse(BASE).policies[0].failure_details
+    assert isinstance(details, FailureDetails) and len(details) == 1
+    (detail,) = details
+    assert isinstance(detail, FailureDetail)
+    assert (detail.sending_mta_ip, detail.receiving_mx_hostname, detail.receiving_ip) == (
+        "2001:db8::1",
+        "mx1.example.com",
+        "192.0.2.25",
+    )
+    assert (detail.failed_session_count, detail.receiving_mx_helo) == (3, "mx1.example.com")
+    assert detail.additional_information == "https://mail.example/tlsrpt/1"
+    assert details[0] == detail and details[-1:] == [detail] and details == [detail]
+    assert details != [] and hash(detail) == hash(details[0])
+
+
+# Each is accepted; the in-place check must read it exactly as the pydantic rules do.
+EQUIVALENT_DETAILS = [
+    DETAIL,
+    detail_variant(sending_mta_ip=..., receiving_mx_helo=..., receiving_ip=...),
+    detail_variant(additional_information=..., additional_info_uri="https://x.example/why"),
+    detail_variant(additional_information=None, additional_info_uri="https://x.example/why"),
+    detail_variant(additional_info_uri="https://x.example/ignored"),
+    detail_variant(sending_mta_ip=None, failure_reason_code=None),
+    detail_variant(failed_session_count="7"),
+    detail_variant(failed_session_count=7.0),
+    detail_variant(failed_session_count=True),
+    detail_variant(x_vendor_field={"nested": [1, 2]}),
+    {"result_type": "dane-required", "failed_session_count": 1, "receiving_ip": "192.0.2.9"},
+    {**DETAIL, "sending_mta_ip": "192.0.2.77"},
+    {"result-type": "tlsa-invalid", "failed-session-count": 0},
+]
+
+
+@pytest.mark.parametrize("detail", EQUIVALENT_DETAILS)
+def test_a_detail_reads_as_the_pydantic_rules_say(detail: dict[str, Any]) -> None:
+    expected = FailureDetailFields.model_validate(detail).model_dump()
+    around = FailureDetailFields.model_validate(DETAIL).model_dump()
+    report = variant(policies__0__failure_details=[DETAIL, detail, DETAIL])
+    details = parse(report).policies[0].failure_details
+    assert [d.as_dict() for d in details] == [around, expected, around]
+
+
+def test_details_already_in_normal_form_are_kept_not_copied() -> None:
+    raw = [dict(DETAIL), detail_variant(receiving_ip=...)]
+    kept = FailureDetails.validate(raw)
+    assert all(view._fields is item for view, item in zip(kept, raw, strict=True))
+    normalised = FailureDetails.validate([*raw, detail_variant(failed_session_count="2")])
+    assert normalised[2].failed_session_count == 2
+
+
+@pytest.mark.parametrize(
+    ("detail", "reason"),
+    [
+        ("certificate-expired", "valid dictionary"),
+        (detail_variant(sending_mta_ip=25), "sending-mta-ip"),
+        (detail_variant(additional_information=["a"]), "additional-information"),
+        (detail_variant(failed_session_count=-2), "greater than or equal"),
+        (detail_variant(failed_session_count=4.5), "fractional part"),
+        (detail_variant(result_type=...), "result-type"),
+        (detail_variant(result_type=None), "result-type"),
+    ],
+)
+def test_an_invalid_detail_is_refused_with_where_it_is(detail: Any, reason: str) -> None:
+    with pytest.raises(ReportError) as caught:
+        parse(variant(policies__0__failure_details=[DETAIL, DETAIL, detail]))
+    message = str(caught.value)
+    assert reason in message and "\n" not in message
+    assert "policies.0.failure-details.2" in message
+
+
+def test_failure_details_that_are_not_a_list_are_refused() -> None:
+    with pytest.raises(ReportError, match="failure-details"):
+        parse(variant(policies__0__failure_details={"result-type": "x"}))
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b'{"report-id": NaN}', "not valid JSON"),
+        (b"\xff\xfe", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b'"just a string"', "not a JSON object"),
+    ],
+)
+def test_bytes_that_are_no_report_object_get_a_report_error(data: bytes, reason: str) -> None:
+    with pytest.raises(ReportError, match=reason):
+        TlsReport.from_json(data)
+
+
+def test_the_dump_lists_every_detail_field_under_its_python_name() -> None:
+    report = parse(variant(policies__0__failure_details__0__receiving_mx_helo=...))
+    (dumped,) = report.model_dump(mode="json")["policies"][0]["failure_details"]
+    assert dumped == {
+        "result_type": "certificate-host-mismatch",
+        "sending_mta_ip": "2001:db8::1",
+        "receiving_mx_hostname": "mx1.example.com",
+        "receiving_mx_helo": None,
+        "receiving_ip": "192.0.2.25",
+        "failed_session_count": 3,
+        "additional_information": "https://mail.example/tlsrpt/1",
+        "failure_reason_code": "X509_V_ERR_HOSTNAME_MISMATCH",
+    }

@@ -2,8 +2,9 @@
 bare JSON, gzip or zip, nested up to a few levels.
 
 Every byte of decompressed output is charged to one budget per input (default 64 MiB), and
-decompression is streamed in small steps, so a decompression bomb is refused after at most the
-budget's worth of memory, whatever its headers claim.
+decompression goes in bounded steps that never produce more than the budget has left (plus one
+byte, to detect the overrun), so a decompression bomb is refused after at most the budget's worth
+of memory, whatever its headers claim.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from mtasts.report import TlsReport
 
 DEFAULT_DECOMPRESSED_LIMIT = 64 * 1024 * 1024
 MAX_NESTING = 3
-_STEP = 256 * 1024  # decompress at most this much per call, so memory tracks the budget
+_STEP = 256 * 1024  # read zip members at most this much per call, so memory tracks the budget
+# Inflate at most this much per call: zlib joins a call's output blocks into one bytes object
+# before returning it, so this bounds that transient copy on top of the budget.
+_INFLATE_STEP = 8 * 1024 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZIP_MAGIC = b"PK\x03\x04"
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -85,29 +89,33 @@ def _looks_like_json(data: bytes) -> bool:
 
 
 def gunzip(data: bytes, budget: _Budget) -> bytes:
-    """Decompress every gzip member in `data`, charging each step to `budget`.
+    """Decompress every gzip member in `data`, charging each step's output to `budget`.
 
-    The ISIZE trailer is not consulted: it is attacker-controlled, modulo 2**32, and garbage in a
-    truncated file; the budget bounds memory whatever the trailer says."""
+    A step may produce at most the budget left plus one byte (which proves the overrun), and at
+    most `_INFLATE_STEP`. The ISIZE trailer is not consulted: it is attacker-controlled, modulo
+    2**32, and garbage in a truncated file; the budget bounds memory whatever the trailer says."""
     if data[:2] != _GZIP_MAGIC:
         raise ReportError("not gzip data")
-    out = bytearray()
+    chunks: list[bytes] = []
     rest = data
     while rest[:2] == _GZIP_MAGIC:
         decompressor = zlib.decompressobj(wbits=31)
         pending = rest
         try:
-            while pending and not decompressor.eof:
-                chunk = decompressor.decompress(pending, _STEP)
+            while not decompressor.eof:
+                chunk = decompressor.decompress(
+                    pending, min(budget.remaining, _INFLATE_STEP - 1) + 1
+                )
+                if not chunk and not decompressor.eof:
+                    raise ReportError("truncated gzip data (the stream ends early)")
                 budget.charge(len(chunk))
-                out += chunk
+                chunks.append(chunk)
                 pending = decompressor.unconsumed_tail
         except zlib.error as exc:
             raise ReportError(f"corrupt gzip data ({exc})") from None
-        if not decompressor.eof:
-            raise ReportError("truncated gzip data (the stream ends early)")
         rest = decompressor.unused_data
-    return bytes(out)
+    # One step holds a whole report of up to 8 MiB: no copy, which matters for small reports.
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _unzip(data: bytes, budget: _Budget, depth: int) -> list[ReportDocument]:
