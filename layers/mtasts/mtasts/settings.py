@@ -45,6 +45,10 @@ class Settings(BaseModel):
     # `mx1.example.com=127.0.0.3:2525,...`: where to connect for each MX host's SMTP.
     smtp_connect_to: str | None = Field(None, alias="SMTP_CONNECT_TO")
     ca_bundle: str | None = Field(None, alias="CA_BUNDLE")
+    report_bucket: str | None = Field(None, alias="REPORT_BUCKET")
+    inbound_prefix: str = Field("inbound/", alias="INBOUND_PREFIX")
+    count_unsigned_reports: bool = Field(True, alias="COUNT_UNSIGNED_REPORTS")
+    report_size_limit_mib: int = Field(64, alias="REPORT_SIZE_LIMIT_MIB", ge=1, le=1024)
     event_bus_name: str = Field("default", alias="EVENT_BUS_NAME")
     metrics_namespace: str = Field("MtaStsAutopilot", alias="POWERTOOLS_METRICS_NAMESPACE")
     verify_attempts: int = Field(10, alias="VERIFY_ATTEMPTS", ge=1, le=100)

@@ -1,0 +1,79 @@
+"""What one TLS-RPT report adds to each managed domain's daily counts.
+
+A report covers one reporting organisation's view of one period, with one entry per policy it
+applied (RFC 8460 §4.4). Each entry adds to the day of the report's start (reports cover one UTC
+day in practice; a report spanning midnight is counted on its first day, so it is never counted
+twice): successful and failed sessions by policy type, failures by result type, by receiving MX
+host and by reporting organisation, and the organisation as a reporter. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+
+from mtasts.domain_names import dns_name
+from mtasts.report import PolicyResult, TlsReport
+
+UNKNOWN_MX = "(not reported)"
+
+
+@dataclass(slots=True)
+class DayContribution:
+    """Counters one report adds to one domain's day (added, never set)."""
+
+    domain: str
+    day: date
+    successful_by_policy_type: dict[str, int] = field(default_factory=dict)
+    failed_by_policy_type: dict[str, int] = field(default_factory=dict)
+    # policy type -> result type -> failed sessions (STS failures decide promotion)
+    failures_by_result_type: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures_by_mx: dict[str, int] = field(default_factory=dict)
+    failures_by_reporter: dict[str, int] = field(default_factory=dict)
+    reporters: set[str] = field(default_factory=set)
+
+    def add(self, result: PolicyResult, reporter: str) -> None:
+        policy_type = result.policy.policy_type
+        summary = result.summary
+        _bump(self.successful_by_policy_type, policy_type, summary.total_successful_session_count)
+        _bump(self.failed_by_policy_type, policy_type, summary.total_failure_session_count)
+        _bump(self.failures_by_reporter, reporter, summary.total_failure_session_count)
+        for detail in result.failure_details:
+            count = detail.failed_session_count
+            by_type = self.failures_by_result_type.setdefault(policy_type, {})
+            _bump(by_type, detail.result_type, count)
+            mx = dns_name(detail.receiving_mx_hostname or "") or UNKNOWN_MX
+            _bump(self.failures_by_mx, mx, count)
+        self.reporters.add(reporter)
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCounts:
+    contributions: tuple[DayContribution, ...]
+    unmanaged_domains: tuple[str, ...]  # policy domains the product does not manage (dropped)
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        return tuple(sorted({c.domain for c in self.contributions}))
+
+
+def count_report(report: TlsReport, is_managed: Callable[[str], bool]) -> ReportCounts:
+    """The report's contributions to managed domains; other domains are only named."""
+    reporter = report.organization_name.strip()
+    day = report.date_range.start_datetime.date()
+    by_domain: dict[str, DayContribution] = {}
+    unmanaged: set[str] = set()
+    for result in report.policies:
+        domain = dns_name(result.policy.policy_domain)
+        if not is_managed(domain):
+            unmanaged.add(domain)
+            continue
+        contribution = by_domain.setdefault(domain, DayContribution(domain, day))
+        contribution.add(result, reporter)
+    return ReportCounts(tuple(by_domain.values()), tuple(sorted(unmanaged)))
+
+
+def _bump(counters: dict[str, int], key: str, amount: int) -> None:
+    if amount:
+        counters[key] = counters.get(key, 0) + amount
