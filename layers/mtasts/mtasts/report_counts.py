@@ -9,14 +9,16 @@ host and by reporting organisation, and the organisation as a reporter. Pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
 from mtasts.domain_names import dns_name
+from mtasts.promotion_rules import DayCounts
 from mtasts.report import PolicyResult, TlsReport
 
 UNKNOWN_MX = "(not reported)"
+STS = "sts"
 
 
 @dataclass(slots=True)
@@ -77,3 +79,52 @@ def count_report(report: TlsReport, is_managed: Callable[[str], bool]) -> Report
 def _bump(counters: dict[str, int], key: str, amount: int) -> None:
     if amount:
         counters[key] = counters.get(key, 0) + amount
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotals:
+    """A domain's counts for one UTC day, as read back."""
+
+    day: date
+    successful_by_policy_type: dict[str, int] = field(default_factory=dict)
+    failed_by_policy_type: dict[str, int] = field(default_factory=dict)
+    failures_by_result_type: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures_by_mx: dict[str, int] = field(default_factory=dict)
+    failures_by_reporter: dict[str, int] = field(default_factory=dict)
+    reporters: frozenset[str] = frozenset()
+
+    def sts_day(self) -> DayCounts:
+        """The day as the promotion rules weigh it: the STS policy's sessions only."""
+        return DayCounts(
+            day=self.day,
+            successful_sessions=self.successful_by_policy_type.get(STS, 0),
+            failed_sessions=self.failed_by_policy_type.get(STS, 0),
+            failures_by_result_type=dict(self.failures_by_result_type.get(STS, {})),
+            reporters=self.reporters,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSummary:
+    """A domain's report evidence over a range of days (the window query)."""
+
+    days_with_data: int
+    successful_sessions: int  # STS
+    failed_sessions: int  # STS
+    failures_by_result_type: dict[str, int]  # STS
+    reporters: frozenset[str]
+
+
+def summarise(days: Iterable[DayTotals]) -> WindowSummary:
+    sts = [d.sts_day() for d in days]
+    by_type: dict[str, int] = {}
+    for day in sts:
+        for result_type, count in day.failures_by_result_type.items():
+            _bump(by_type, result_type, count)
+    return WindowSummary(
+        days_with_data=len(sts),
+        successful_sessions=sum(d.successful_sessions for d in sts),
+        failed_sessions=sum(d.failed_sessions for d in sts),
+        failures_by_result_type=dict(sorted(by_type.items())),
+        reporters=frozenset().union(*(d.reporters for d in sts)),
+    )

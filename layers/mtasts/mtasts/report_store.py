@@ -12,7 +12,6 @@ domain-day. Deduplication is on (organisation, report id): two reporters may use
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from mtasts.dynamo_store import StoreError, domain_pk
 from mtasts.errors import MtaStsError
-from mtasts.report_counts import DayContribution, ReportCounts
+from mtasts.report_counts import DayContribution, DayTotals, ReportCounts
 
 DEDUP_DAYS = 40  # senders retry for a day; reports older than this are refused anyway
 MAX_DAYS_PER_REPORT = 99  # a transaction holds 100 items, one is the REPORT item
@@ -33,19 +32,6 @@ OK, FAILED, RESULT, MX, ORG = "ok:", "failed:", "result:", "mx:", "org:"
 
 class TooManyDomainsError(MtaStsError):
     """One report names more domain-days than one transaction can count atomically."""
-
-
-@dataclass(frozen=True, slots=True)
-class DayTotals:
-    """A domain's counts for one UTC day, as read back."""
-
-    day: date
-    successful_by_policy_type: dict[str, int] = field(default_factory=dict)
-    failed_by_policy_type: dict[str, int] = field(default_factory=dict)
-    failures_by_result_type: dict[str, dict[str, int]] = field(default_factory=dict)
-    failures_by_mx: dict[str, int] = field(default_factory=dict)
-    failures_by_reporter: dict[str, int] = field(default_factory=dict)
-    reporters: frozenset[str] = frozenset()
 
 
 def report_key(organization: str, report_id: str) -> dict[str, dict[str, str]]:
