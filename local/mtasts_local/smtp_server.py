@@ -156,6 +156,28 @@ class _SniMemory:
         return self._names.get(connection)
 
 
+class _AnyNameSni(_SniMemory):
+    """For `LocalMxServer(any_name=True)`: presents, per handshake, a certificate for whatever
+    MX name the client asks for (SNI), as a provider's shared MX fleet does. One server then
+    stands in for thousands of MX host names (the validator benchmark), each with its own
+    certificate, where a wildcard could cover only one label under one domain."""
+
+    def __init__(self, pki: LocalPki, kind: CertKind) -> None:
+        super().__init__()
+        self._pki = pki
+        self._kind = kind
+        self._contexts: dict[str, ssl.SSLContext] = {}  # event loop thread only: no lock
+
+    def callback(self, connection: ssl.SSLObject, name: str | None, _: ssl.SSLContext) -> None:
+        super().callback(connection, name, _)
+        if name is not None:
+            host = name.rstrip(".").lower()
+            context = self._contexts.get(host)
+            if context is None:
+                context = self._contexts[host] = self._pki.server_context((host,), self._kind)
+            connection.context = context
+
+
 class _PreboundController(Controller):
     """A Controller serving on a socket bound before `start`, so a port-0 server knows its port
     and a busy port fails at once (aiosmtpd would otherwise only report it after its timeout)."""
@@ -193,8 +215,13 @@ class LocalMxServer:
         sink: MailSink,
         bind: str = "127.0.0.1",
         port: int = 0,
+        *,
+        any_name: bool = False,
     ) -> None:
+        """`any_name`: present a certificate for any SNI name (see `_AnyNameSni`), not only
+        for `host_name` (which a client without SNI still gets)."""
         self.host_name = host_name.rstrip(".").lower()
+        self.any_name = any_name
         self.behaviour = behaviour
         self.bind = bind
         self._pki = pki
@@ -207,7 +234,8 @@ class LocalMxServer:
         if self._controller is not None:
             raise SmtpServerError(f"the SMTP server for {self.host_name} is already running")
         listener = _listen(self.bind, self._requested_port)
-        sni = _SniMemory()
+        kind = CERT_KIND[self.behaviour]
+        sni = _AnyNameSni(self._pki, kind) if self.any_name and kind else _SniMemory()
         controller = _PreboundController(
             listener,
             _SinkHandler(self.host_name, self._sink, sni),

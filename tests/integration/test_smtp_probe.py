@@ -114,3 +114,19 @@ def test_a_silent_server_hits_the_deadline() -> None:
             connection.close()
         listener.close()
     assert result.error_code == UNREACHABLE and "within 0.5 s" in (result.error or "")
+
+
+def test_one_any_name_server_presents_a_valid_certificate_for_each_mx_name(
+    pki: LocalPki, ca_bundle: str
+) -> None:
+    sink = MailSink()
+    with LocalMxServer("mx.fleet.test", MxBehaviour.OK, pki, sink, any_name=True) as server:
+        names = ("mx1.a.example", "mx2.b.example")
+        targets = {name: (server.bind, server.port) for name in names}
+
+        async def both() -> list[MxProbe]:
+            context = strict_client_context(ca_bundle)
+            return [await probe_mx(n, context, connect_to=targets, timeout=5) for n in names]
+
+        results = asyncio.run(both())
+    assert [(r.host, r.ok) for r in results] == [(n, True) for n in names]

@@ -1,0 +1,668 @@
+"""The validator over a fleet of healthy domains in the local world, against the floor: the same
+DNS queries and TLS handshakes done by the most direct code possible, measured in the same run.
+
+    .venv/bin/python -m benchmarks.validator_fleet [--domains N] [--latency-ms N] [--rounds N]
+
+Each domain `dNNNN.bench.test` has `_mta-sts` and `_smtp._tls` TXT records, two MX hosts of its
+own (`mx1.dNNNN.bench.test`, `mx2...`, so the validator's per-run MX dedup does not shrink the
+work) and a Pages site serving a valid policy on `mta-sts.dNNNN.bench.test`. The world (DNS,
+HTTPS and SMTP servers) runs in a child process, so the client's CPU time is its own; a few
+`LocalMxServer(any_name=True)` instances stand in for every MX host name, each name with its own
+certificate.
+
+Targets (exit status 1 when one is missed, 2 when the benchmark cannot run or a verdict or
+floor session is not clean): validator >= 50 % of the floor's domains/s; with `--latency-ms`
+added per connection (and per DNS query), the fleet within 10x one domain's time; peak RSS of
+the client process <= 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import resource
+import socket
+import ssl
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from mtasts_local.cloudflare.state import (
+    Asset,
+    CloudflareState,
+    CustomDomain,
+    Deployment,
+    DnsRecord,
+    PagesProject,
+    Zone,
+    canonical,
+    new_id,
+)
+
+RATIO_TARGET = 0.5
+LATENCY_FACTOR_TARGET = 10.0
+RSS_TARGET_MB = 300.0
+TIMEOUT = 30.0  # seconds for each fetch, probe and lookup; nothing should come near it
+
+
+# --- the world (a child process) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Where the client connects: DNS, the Pages edge, and each MX host name's server."""
+
+    dns: tuple[str, int]
+    https: tuple[str, int]
+    smtp: dict[str, tuple[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorldEndpoints:
+    ca_bundle: str
+    direct: Targets
+    proxied: Targets | None  # the same through proxies that add latency
+
+    def targets(self, proxied: bool) -> Targets:
+        if not proxied:
+            return self.direct
+        if self.proxied is None:
+            raise BenchmarkError("the world has no latency proxies")
+        return self.proxied
+
+
+class IndexedState(CloudflareState):
+    """The stand-in's state, answering the same, with hash lookups where `CloudflareState` scans
+    every zone (`zone_for`) or every project (`_project_for_host`): at 1,000 zones those scans,
+    run several times per DNS query and HTTPS request, made the servers the bottleneck. The
+    benchmark populates the state once and never changes it while measuring."""
+
+    def __init__(self, account_id: str, api_token: str) -> None:
+        super().__init__(account_id, api_token)
+        self._zone_by_name: dict[str, Zone] = {}
+        self._project_by_host: dict[str, PagesProject] = {}
+
+    def add_zone(self, name: str, zone_id: str | None = None) -> Zone:
+        zone = super().add_zone(name, zone_id)
+        self._zone_by_name[zone.name] = zone
+        return zone
+
+    def zone_for(self, name: str) -> Zone | None:
+        labels = canonical(name).split(".")
+        for start in range(len(labels)):
+            zone = self._zone_by_name.get(".".join(labels[start:]))
+            if zone is not None:
+                return zone
+        return None
+
+    def add_project(self, project: PagesProject) -> None:
+        self.projects[project.name] = project
+        self._project_by_host[project.subdomain] = project
+        for host in project.domains:
+            self._project_by_host[host] = project
+
+    def _project_for_host(self, host: str) -> PagesProject | None:
+        project = self._project_by_host.get(host)
+        if project is None or host == project.subdomain:
+            return project
+        domain = project.domains[host]
+        return project if self.custom_domain_status(domain) == "active" else None
+
+
+def mx_names(domain: str, shared: bool) -> tuple[str, str]:
+    if shared:
+        return "mx1.shared.bench.test", "mx2.shared.bench.test"
+    return f"mx1.{domain}", f"mx2.{domain}"
+
+
+def populate(state: IndexedState, domains: Sequence[str], shared_mx: bool) -> list[str]:
+    """Every domain's zone, records and Pages site, straight into the state; the MX names."""
+    from mtasts.pages_project import headers_file
+
+    hosts: dict[str, None] = {}
+    if shared_mx:
+        zone = state.add_zone("shared.bench.test")
+        for host in mx_names("", True):
+            _record(state, zone, "A", host, "127.0.0.1")
+    for domain in domains:
+        zone = state.add_zone(domain)
+        _record(state, zone, "TXT", f"_mta-sts.{domain}", '"v=STSv1; id=20260101T000000"')
+        _record(state, zone, "TXT", f"_smtp._tls.{domain}", '"v=TLSRPTv1; rua=mailto:r@bench.test"')
+        for preference, host in zip((10, 20), mx_names(domain, shared_mx), strict=True):
+            _record(state, zone, "MX", domain, host, priority=preference)
+            if not shared_mx:
+                _record(state, zone, "A", host, "127.0.0.1")
+            hosts[host] = None
+        policy = "".join(
+            ["version: STSv1\r\nmode: enforce\r\n"]
+            + [f"mx: {host}\r\n" for host in mx_names(domain, shared_mx)]
+            + ["max_age: 604800\r\n"]
+        ).encode()
+        _site(state, zone, domain, policy, headers_file())
+    return list(hosts)
+
+
+def _record(
+    state: CloudflareState, zone: Zone, kind: str, name: str, content: str, **extra: Any
+) -> None:
+    state.put_record(DnsRecord(new_id(), zone.id, zone.name, kind, name, content, **extra))
+
+
+def _site(state: IndexedState, zone: Zone, domain: str, policy: bytes, headers: bytes) -> None:
+    """A Pages project with an active custom domain and one production deployment."""
+    host = f"mta-sts.{domain}"
+    project = PagesProject(new_id(), f"mta-sts-{domain.replace('.', '-')}", state.account_id)
+    digest = new_id()
+    state.assets[digest] = Asset(policy, "text/plain")
+    manifest = {"/.well-known/mta-sts.txt": digest}
+    project.deployments.append(
+        Deployment(new_id(), project.name, manifest, headers, "main", "production")
+    )
+    project.domains[host] = CustomDomain(new_id(), host, project.name)
+    _record(state, zone, "CNAME", host, project.subdomain, proxied=True)
+    state.add_project(project)
+
+
+class _DelayedTcp:
+    """A TCP proxy that holds each new connection for `delay` before connecting it through:
+    the client's first bytes (ClientHello, or the wait for the SMTP banner) arrive late."""
+
+    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
+        self.upstream = upstream
+        self.delay = delay
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(self.delay)
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        except OSError:
+            writer.close()
+            return
+        await asyncio.gather(_pipe(reader, up_writer, writer), _pipe(up_reader, writer, up_writer))
+
+
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, other: asyncio.StreamWriter
+) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        writer.close()
+        other.close()
+
+
+class _DelayedUdp(asyncio.DatagramProtocol):
+    """A UDP proxy for DNS that forwards each query `delay` late; replies go straight back,
+    matched to their query by message id and question."""
+
+    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
+        self.upstream = upstream
+        self.delay = delay
+        self.pending: dict[bytes, tuple[str, int]] = {}
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        key = _query_key(data)
+        if addr == self.upstream:
+            client = self.pending.pop(key, None)
+            if client is not None:
+                self.transport.sendto(data, client)
+            return
+        self.pending[key] = addr
+        asyncio.get_running_loop().call_later(
+            self.delay, self.transport.sendto, data, self.upstream
+        )
+
+
+def _query_key(message: bytes) -> bytes:
+    """The id and the question section (a reply repeats both)."""
+    end = 12
+    while end < len(message) and message[end]:
+        end += message[end] + 1
+    return message[:2] + message[12 : end + 5]
+
+
+class _Proxies:
+    """The latency proxies, on an event loop of their own thread."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="latency-proxies")
+        self.thread.start()
+
+    def tcp(self, upstream: tuple[str, int]) -> tuple[str, int]:
+        async def start() -> tuple[str, int]:
+            proxy = _DelayedTcp(upstream, self.delay)
+            server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0, backlog=4096)
+            return "127.0.0.1", server.sockets[0].getsockname()[1]
+
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result()
+
+    def udp(self, upstream: tuple[str, int]) -> tuple[str, int]:
+        async def start() -> tuple[str, int]:
+            transport, _ = await self.loop.create_datagram_endpoint(
+                lambda: _DelayedUdp(upstream, self.delay), local_addr=("127.0.0.1", 0)
+            )
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER)
+            address: tuple[str, int] = transport.get_extra_info("sockname")
+            return address
+
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+
+
+UDP_BUFFER = 4 * 1024 * 1024
+
+
+def _roomy_udp_buffer(server: Any) -> None:
+    """A burst of a few hundred queries overflows Linux's default 208 KiB receive buffer (the
+    kernel drops them, and a dropped query costs the whole timeout); a real resolver sizes its
+    buffers for bursts, so the world's DNS server gets 4 MiB (rmem_max permitting)."""
+    servers = server._servers  # the (UDP, TCP) pair of the running LocalDnsServer
+    servers[0].socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER)
+
+
+def serve_world(
+    connection: Connection, domains: int, mx_servers: int, delay: float, shared_mx: bool
+) -> None:
+    """The child process: start the world, send its endpoints, serve until told to stop."""
+    from mtasts_local.config import MxBehaviour
+    from mtasts_local.dns_server import LocalDnsServer
+    from mtasts_local.https_server import LocalHttpsServer
+    from mtasts_local.pki import LocalPki
+    from mtasts_local.smtp_server import LocalMxServer, MailSink
+
+    stoppers: list[Callable[[], None]] = []
+    try:
+        pki, state = LocalPki(), IndexedState("bench-account", "bench-token")
+        hosts = populate(state, domain_names(domains), shared_mx)
+        bundle = pki.write_ca_bundle(Path(tempfile.mkdtemp(prefix="bench-")) / "ca.pem")
+        https = LocalHttpsServer(state, pki, socket_timeout=TIMEOUT).start()
+        stoppers.append(https.stop)
+        dns = LocalDnsServer(state, edge_address="127.0.0.1").start()
+        stoppers.append(dns.stop)
+        _roomy_udp_buffer(dns)
+        sink = MailSink()
+        servers = []
+        for number in range(mx_servers):
+            server = LocalMxServer(
+                f"mx{number}.bench.test", MxBehaviour.OK, pki, sink, any_name=True
+            ).start()
+            stoppers.append(server.stop)
+            servers.append(("127.0.0.1", server.port))
+        smtp = {host: servers[i % len(servers)] for i, host in enumerate(hosts)}
+        direct = Targets(("127.0.0.1", dns.port), ("127.0.0.1", https.port), smtp)
+        proxied = None
+        if delay > 0:
+            proxies = _Proxies(delay)
+            stoppers.append(proxies.stop)
+            by_server = {s: proxies.tcp(s) for s in servers}
+            proxied = Targets(
+                proxies.udp(direct.dns),
+                proxies.tcp(direct.https),
+                {host: by_server[s] for host, s in smtp.items()},
+            )
+        connection.send(WorldEndpoints(str(bundle), direct, proxied))
+        connection.recv()
+    except Exception as error:  # the parent reports it; a traceback here would be lost
+        connection.send(f"{type(error).__name__}: {error}")
+    finally:
+        for stop in reversed(stoppers):
+            stop()
+
+
+# --- the floor ------------------------------------------------------------------------------------
+
+
+async def floor_run(
+    targets: Targets, ca_bundle: str, domains: Sequence[str], timeout: float
+) -> None:
+    """For each domain, what the validator does on the wire and nothing else: three UDP DNS
+    queries (dnspython's own query call, no resolver), one TLS connection with a GET of the
+    policy, and per MX host EHLO, STARTTLS and the handshake; at most as many domains at
+    once as the validator allows, and each MX host once per run."""
+    from mtasts.validator import DEFAULT_CONCURRENCY
+
+    context = ssl.create_default_context(cafile=ca_bundle)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    floor = _Floor(targets, context, timeout)
+    limit = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+
+    async def one(domain: str) -> None:
+        async with limit:
+            await floor.domain(domain)
+
+    async with asyncio.timeout(timeout * 4):
+        await asyncio.gather(*(one(d) for d in domains))
+
+
+class _Floor:
+    def __init__(self, targets: Targets, context: ssl.SSLContext, timeout: float) -> None:
+        import dns.asyncquery
+        import dns.message
+
+        self.targets = targets
+        self.context = context
+        self.timeout = timeout
+        self.probes: dict[str, asyncio.Task[None]] = {}
+        self._query = dns.asyncquery.udp
+        self._message = dns.message.make_query
+
+    async def domain(self, domain: str) -> None:
+        _, _, mx = await asyncio.gather(
+            self.dns(f"_mta-sts.{domain}", "TXT"),
+            self.dns(f"_smtp._tls.{domain}", "TXT"),
+            self.dns(domain, "MX"),
+        )
+        hosts = [r.exchange.to_text(omit_final_dot=True) for r in mx.answer[0]]
+        await asyncio.gather(self.https(domain), *(self.probe(h) for h in hosts))
+
+    async def dns(self, name: str, rdtype: str) -> Any:
+        address, port = self.targets.dns
+        return await self._query(self._message(name, rdtype), address, self.timeout, port)
+
+    async def https(self, domain: str) -> None:
+        host = f"mta-sts.{domain}"
+        reader, writer = await asyncio.open_connection(
+            *self.targets.https, ssl=self.context, server_hostname=host
+        )
+        request = f"GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {host}\r\n\r\n"
+        writer.write(request.encode("ascii"))
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200 "):
+            raise BenchmarkError(f"floor: {host} answered {head[:40]!r}")
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        writer.close()
+        await _closed(writer)
+
+    def probe(self, host: str) -> asyncio.Task[None]:
+        task = self.probes.get(host)
+        if task is None:
+            task = self.probes[host] = asyncio.ensure_future(self.smtp(host))
+        return task
+
+    async def smtp(self, host: str) -> None:
+        reader, writer = await asyncio.open_connection(*self.targets.smtp[host])
+        await _reply(reader, b"220")
+        writer.write(b"EHLO floor.invalid\r\n")
+        await _reply(reader, b"250")
+        writer.write(b"STARTTLS\r\n")
+        await _reply(reader, b"220")
+        await writer.start_tls(self.context, server_hostname=host)
+        writer.write(b"QUIT\r\n")
+        writer.close()
+        await _closed(writer)
+
+
+async def _reply(reader: asyncio.StreamReader, code: bytes) -> None:
+    while True:
+        line = await reader.readline()
+        if line[:3] != code:
+            raise BenchmarkError(f"floor: expected {code!r}, got {line[:60]!r}")
+        if line[3:4] != b"-":
+            return
+
+
+async def _closed(writer: asyncio.StreamWriter) -> None:
+    try:
+        await writer.wait_closed()
+    except (OSError, ssl.SSLError):
+        pass
+
+
+# --- the client side ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    wall: float
+    cpu: float  # the client process's CPU seconds (all its threads)
+
+
+def domain_names(count: int) -> list[str]:
+    return [f"d{i:04d}.bench.test" for i in range(1, count + 1)]
+
+
+async def validator_run(endpoints: WorldEndpoints, domains: Sequence[str], proxied: bool) -> Timing:
+    """The validator as the validate Lambda builds it (default concurrency limits)."""
+    from mtasts.dns_lookup import AsyncDnsLookup
+    from mtasts.policy_fetch import AsyncHttpsPolicyFetcher
+    from mtasts.smtp_probe import strict_client_context
+    from mtasts.validator import Validator
+
+    targets = endpoints.targets(proxied)
+    async with AsyncHttpsPolicyFetcher(
+        ca_bundle=endpoints.ca_bundle,
+        connect_to={"*": targets.https},
+        timeout=TIMEOUT,
+    ) as fetcher:
+        validator = Validator(
+            lookup=AsyncDnsLookup(targets.dns[0], targets.dns[1], timeout=TIMEOUT),
+            fetcher=fetcher,
+            smtp_context=strict_client_context(endpoints.ca_bundle),
+            smtp_connect_to=targets.smtp,
+            smtp_timeout=TIMEOUT,
+        )
+        started, cpu = time.perf_counter(), time.process_time()
+        verdicts = await validator.validate(domains)
+        timing = Timing(time.perf_counter() - started, time.process_time() - cpu)
+    unclean = [v for v in verdicts if v.findings or v.policy is None]
+    if unclean:
+        first = unclean[0]
+        raise BenchmarkError(f"{len(unclean)} verdict(s) not clean, e.g. {first.domain}: {first}")
+    return timing
+
+
+async def floor_timed(endpoints: WorldEndpoints, domains: Sequence[str], proxied: bool) -> Timing:
+    started, cpu = time.perf_counter(), time.process_time()
+    await floor_run(endpoints.targets(proxied), endpoints.ca_bundle, domains, TIMEOUT)
+    return Timing(time.perf_counter() - started, time.process_time() - cpu)
+
+
+class BenchmarkError(Exception):
+    """The benchmark cannot give a figure: the world is wrong or a run was not clean."""
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+@dataclass
+class Figures:
+    domains: int
+    validator: list[Timing]
+    floor: list[Timing]
+    rss_after_validator_mb: float = 0.0
+    peak_rss_mb: float = 0.0
+    one_domain: list[float] | None = None
+    fleet_latency: float | None = None
+
+    def rate(self, timings: list[Timing], cpu: bool = False) -> float:
+        return self.domains / statistics.median(t.cpu if cpu else t.wall for t in timings)
+
+    def ratio(self, cpu: bool = False) -> float:
+        return self.rate(self.validator, cpu) / self.rate(self.floor, cpu)
+
+
+Run = Callable[[WorldEndpoints, Sequence[str], bool], Awaitable[Timing]]
+
+
+def timed_rounds(endpoints: WorldEndpoints, domains: Sequence[str], rounds: int) -> Figures:
+    """Validator and floor take turns, so drift in the machine's speed hits both alike."""
+    figures = Figures(len(domains), [], [])
+    print(f"warm-up: floor over {len(domains)} domains (the servers' certificate caches)")
+    asyncio.run(floor_timed(endpoints, domains, False))
+    asyncio.run(validator_run(endpoints, domains[:20], False))
+    for number in range(1, rounds + 1):
+        for name, run, into in (
+            ("validator", validator_run, figures.validator),
+            ("floor", floor_timed, figures.floor),
+        ):
+            timing = asyncio.run(run(endpoints, domains, False))
+            into.append(timing)
+            print(
+                f"  round {number} {name:9}: {timing.wall:6.2f} s wall, {timing.cpu:6.2f} s CPU, "
+                f"{len(domains) / timing.wall:7.1f} domains/s"
+            )
+            if number == 1 and name == "validator":
+                figures.rss_after_validator_mb = peak_rss_mb()
+    return figures
+
+
+def latency_runs(endpoints: WorldEndpoints, domains: Sequence[str], figures: Figures) -> None:
+    singles = []
+    for domain in domains[-5:]:
+        singles.append(asyncio.run(validator_run(endpoints, [domain], True)).wall)
+    figures.one_domain = singles
+    print("  one domain alone: " + ", ".join(f"{s:.3f}" for s in singles) + " s")
+    figures.fleet_latency = asyncio.run(validator_run(endpoints, domains, True)).wall
+    print(f"  {len(domains)} domains: {figures.fleet_latency:.2f} s")
+    # The control: if the floor cannot do it either, the machine (CPU), not the validator's
+    # concurrency, is what limits the fleet run.
+    one = asyncio.run(floor_timed(endpoints, domains[-1:], True)).wall
+    fleet = asyncio.run(floor_timed(endpoints, domains, True))
+    print(
+        f"  floor, the control: one domain {one:.3f} s, {len(domains)} domains {fleet.wall:.2f} s "
+        f"= {fleet.wall / one:.1f}x"
+    )
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+
+def report(figures: Figures, latency_ms: float) -> bool:
+    v_wall, f_wall = figures.rate(figures.validator), figures.rate(figures.floor)
+    v_cpu, f_cpu = figures.rate(figures.validator, True), figures.rate(figures.floor, True)
+    ratio_wall, ratio_cpu = figures.ratio(), figures.ratio(cpu=True)
+    print()
+    print(f"{'':28} {'validator':>10} {'floor':>10} {'ratio':>7}")
+    print(f"{'domains/s (wall)':28} {v_wall:10.1f} {f_wall:10.1f} {ratio_wall:7.2f}")
+    print(f"{'domains/s per client CPU s':28} {v_cpu:10.1f} {f_cpu:10.1f} {ratio_cpu:7.2f}")
+    checks = [
+        (f"validator >= {RATIO_TARGET:.0%} of the floor (wall)", ratio_wall >= RATIO_TARGET),
+        (f"validator >= {RATIO_TARGET:.0%} of the floor (CPU)", ratio_cpu >= RATIO_TARGET),
+        (
+            f"peak RSS {figures.peak_rss_mb:.0f} MB <= {RSS_TARGET_MB:.0f} MB "
+            f"(after the first validator round: {figures.rss_after_validator_mb:.0f} MB)",
+            figures.peak_rss_mb <= RSS_TARGET_MB,
+        ),
+    ]
+    if figures.one_domain and figures.fleet_latency is not None:
+        one = statistics.median(figures.one_domain)
+        factor = figures.fleet_latency / one
+        checks.append(
+            (
+                f"+{latency_ms:g} ms per connection: {figures.domains} domains in "
+                f"{figures.fleet_latency:.2f} s = {factor:.1f}x one domain ({one:.3f} s) "
+                f"<= {LATENCY_FACTOR_TARGET:g}x",
+                factor <= LATENCY_FACTOR_TARGET,
+            )
+        )
+        added = figures.fleet_latency - statistics.median(t.wall for t in figures.validator)
+        print(
+            f"latency added to the fleet run over the run without it: {added:.2f} s "
+            f"= {added / one:.1f}x one domain (for reading the figure above; not a target)"
+        )
+    print()
+    for text, met in checks:
+        print(f"  [{'met' if met else 'MISSED'}] {text}")
+    return all(met for _, met in checks)
+
+
+# --- main -----------------------------------------------------------------------------------------
+
+
+def start_world(args: argparse.Namespace) -> tuple[Any, Connection, WorldEndpoints]:
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(
+        target=serve_world,
+        args=(child, args.domains, args.mx_servers, args.latency_ms / 1000, args.shared_mx),
+        name="bench-world",
+    )
+    process.start()
+    if not parent.poll(180):
+        process.kill()
+        raise BenchmarkError("the world did not start within 180 s")
+    message = parent.recv()
+    if isinstance(message, str):
+        process.join()
+        raise BenchmarkError(f"the world failed to start: {message}")
+    return process, parent, message
+
+
+def measure(args: argparse.Namespace, endpoints: WorldEndpoints) -> Figures:
+    domains = domain_names(args.domains)
+    figures = timed_rounds(endpoints, domains, args.rounds)
+    if args.latency_ms > 0:
+        print(f"latency: +{args.latency_ms:g} ms per connection and per DNS query")
+        latency_runs(endpoints, domains, figures)
+    figures.peak_rss_mb = peak_rss_mb()
+    return figures
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.validator_fleet")
+    parser.add_argument("--domains", type=int, default=1000)
+    parser.add_argument("--latency-ms", type=float, default=100.0, help="0 skips the latency run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--mx-servers", type=int, default=2, help="LocalMxServer instances")
+    parser.add_argument(
+        "--shared-mx", action="store_true", help="every domain uses the same two MX host names"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    variant = "shared MX hosts" if args.shared_mx else "two MX hosts of its own per domain"
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cores; {args.domains} domains, "
+        f"{variant}; {args.rounds} rounds"
+    )
+    started = time.perf_counter()
+    try:
+        process, connection, endpoints = start_world(args)
+    except BenchmarkError as error:
+        print(f"validator_fleet: {error}", file=sys.stderr)
+        return 2
+    try:
+        print(f"world ready in {time.perf_counter() - started:.1f} s")
+        figures = measure(args, endpoints)
+    except BenchmarkError as error:
+        print(f"validator_fleet: {error}", file=sys.stderr)
+        return 2
+    finally:
+        connection.send("stop")
+        process.join(60)
+    met = report(figures, args.latency_ms)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s")
+    return 0 if met else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
