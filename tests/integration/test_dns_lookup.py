@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
@@ -272,3 +273,37 @@ def test_the_async_lookup_of_a_dead_name_server_fails_quickly():
 
     assert found.outcome is Outcome.FAILURE
     assert time.monotonic() - started < 2.0
+
+
+def test_a_lost_udp_answer_is_retried_within_the_lookup_timeout(
+    server: LocalDnsServer, state: CloudflareState, zone: Zone
+) -> None:
+    """A relay that drops the first query: the lookup still succeeds, on its second try."""
+    add(state, zone, "TXT", f"_smtp._tls.{zone.name}", '"v=TLSRPTv1; rua=mailto:r@example.net"')
+    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    relay.bind(("127.0.0.1", 0))
+    relay.settimeout(5)
+    seen: list[bytes] = []
+
+    def forward() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as upstream:
+            upstream.settimeout(5)
+            while len(seen) < 2:
+                query, client = relay.recvfrom(4096)
+                seen.append(query)
+                if len(seen) == 1:
+                    continue  # lost on the way
+                upstream.sendto(query, ("127.0.0.1", server.port))
+                relay.sendto(upstream.recvfrom(4096)[0], client)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    try:
+        found = DnsLookup("127.0.0.1", relay.getsockname()[1], timeout=3.0).txt(
+            f"_smtp._tls.{zone.name}"
+        )
+    finally:
+        thread.join(5)
+        relay.close()
+    assert found.records == ("v=TLSRPTv1; rua=mailto:r@example.net",)
+    assert len(seen) == 2

@@ -196,13 +196,18 @@ def _dangling_target(error: dns.resolver.NXDOMAIN, query: dns.name.Name) -> dns.
     return name if isinstance(name, dns.name.Name) else query
 
 
+TRIES_PER_LOOKUP = 3
+
+
 def _configure(
     resolver: dns.resolver.BaseResolver, nameserver: str | None, port: int, timeout: float
 ) -> None:
     if nameserver is not None:
         resolver.nameservers = [nameserver]
         resolver.port = port
-    resolver.timeout = timeout
+    # `timeout` bounds the whole lookup; each try gets a third of it, so a single lost UDP
+    # packet costs one retry instead of the whole lookup (a false "DNS broken" finding).
+    resolver.timeout = timeout / TRIES_PER_LOOKUP
     resolver.lifetime = timeout
     resolver.use_edns(0, 0, EDNS_PAYLOAD)
 
