@@ -70,3 +70,11 @@ class PolicyNotServedError(MtaStsError):
         self.domain = domain
         self.last = last
         self.attempts = attempts
+
+
+class DomainExistsError(MtaStsError):
+    """The domain is already managed; change it instead of onboarding it again."""
+
+
+class DomainNotFoundError(MtaStsError):
+    """The domain is not managed by the product."""
