@@ -1,4 +1,5 @@
-"""Lambda: validate every managed domain (EventBridge schedule).
+"""Lambda: validate every managed domain (EventBridge schedule), or only the domains an event
+names (`{"domains": [...]}`: the promotion workflow, right after a promotion).
 
 Stores each verdict and its history, publishes green/red changes to EventBridge and emits EMF
 metrics per domain; returns the run's summary.
@@ -11,15 +12,15 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from mtasts.fleet_wiring import run_fleet_validation
 from mtasts.observability import logger, tracer
 from mtasts.settings import load_settings
+from mtasts.targeted_validation import run_validation
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    summary = run_fleet_validation(load_settings(os.environ))
+    summary = run_validation(event, load_settings(os.environ))
     logger.info("fleet validated", extra={"checked": summary.checked, "failing": summary.failing})
     return {
         "checked": summary.checked,

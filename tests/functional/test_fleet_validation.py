@@ -102,3 +102,20 @@ def test_only_changes_of_state_are_published_and_every_run_is_stored() -> None:
     assert [len(store.records[d]) for d in ("a.example", "b.example")] == [3, 3]
     assert metrics.runs == [(2, 1), (2, 1), (2, 0)]
     assert metrics.domains[:2] == ["a.example", "b.example"]
+
+
+def test_a_targeted_run_checks_only_the_named_domains_and_reports_no_fleet_totals() -> None:
+    store, changes, metrics = Store(["a.example", "b.example"]), Changes(), Metrics()
+    summary = asyncio.run(
+        validate_fleet(
+            judge_with({"b.example"}),
+            store,
+            changes,
+            metrics,
+            lambda: NOW,
+            frozenset({"b.example"}),
+        )
+    )
+    assert summary.checked == 1 and summary.failing == ("b.example",)
+    assert set(store.records) == {"b.example"} and metrics.runs == []
+    assert metrics.domains == ["b.example"]

@@ -5,14 +5,17 @@ Layout (partition `pk`, sort `sk`):
     DOMAIN#<domain>  AUDIT#<iso time>#<nonce>    one audit entry; newest last in sort order
     DOMAIN#<domain>  VALIDATION#LATEST           the latest validation verdict
     DOMAIN#<domain>  VALIDATION#AT#<iso time>    one verdict of the history (TTL `expires_at`)
+    DOMAIN#<domain>  MXSEEN                      when each mx pattern last matched a live MX
 Each item keeps its model as JSON in `data`, so the schema lives in the pydantic models, not in
 attribute maps. The client is passed in (tests point it at moto over HTTP).
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -196,3 +199,64 @@ class DynamoValidationStore:
             Limit=limit,
         )
         return [ValidationRecord.model_validate_json(i["data"]["S"]) for i in reply["Items"]]
+
+    def since(self, domain: str, start: datetime) -> list[ValidationRecord]:
+        """Every run from `start` on, oldest first: the promotion window needs all of them
+        (an hourly validator makes 336 runs in 14 days, more than `history` returns)."""
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ExpressionAttributeValues={
+                ":pk": {"S": domain_pk(domain)},
+                ":first": {"S": f"{VALIDATION_PREFIX}{start.isoformat()}"},
+                # '~' sorts after every character an ISO time uses: the end of the prefix.
+                ":last": {"S": f"{VALIDATION_PREFIX}~"},
+            },
+        )
+        try:
+            items = [item for page in pages for item in page["Items"]]
+        except ClientError as error:
+            raise StoreError(f"reading {domain}'s validation history failed: {error}") from error
+        records = [ValidationRecord.model_validate_json(i["data"]["S"]) for i in items]
+        return sorted((r for r in records if r.checked_at >= start), key=lambda r: r.checked_at)
+
+
+MX_SEEN_SK = "MXSEEN"
+
+
+class DynamoMxSeenStore:
+    """When each `mx` pattern of a domain's policy last matched a live MX host (MX drift):
+
+        DOMAIN#<domain>  MXSEEN    {"pattern": "iso time", ...} as JSON in `data`
+
+    Kept apart from the POLICY item so that recording a sighting never races a deploy's
+    optimistic version check."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def load(self, domain: str) -> dict[str, datetime]:
+        item = _call(
+            self._client,
+            self._table,
+            "get_item",
+            TableName=self._table,
+            Key=_key(domain, MX_SEEN_SK),
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return {}
+        stored: dict[str, str] = json.loads(item["data"]["S"])
+        return {pattern: datetime.fromisoformat(at) for pattern, at in stored.items()}
+
+    def save(self, domain: str, seen: Mapping[str, datetime]) -> None:
+        data = json.dumps({pattern: at.isoformat() for pattern, at in sorted(seen.items())})
+        _call(
+            self._client,
+            self._table,
+            "put_item",
+            TableName=self._table,
+            Item={**_key(domain, MX_SEEN_SK), "data": {"S": data}},
+        )

@@ -78,3 +78,7 @@ class DomainExistsError(MtaStsError):
 
 class DomainNotFoundError(MtaStsError):
     """The domain is not managed by the product."""
+
+
+class NotificationError(MtaStsError):
+    """SNS or EventBridge did not accept a workflow notification; worth retrying."""

@@ -24,8 +24,9 @@ from mtasts.smtp_probe import strict_client_context
 from mtasts.validator import Validator
 
 
-def run_fleet_validation(settings: Settings) -> FleetSummary:
-    """One scheduled run over every managed domain (the validate Lambda's use case)."""
+def run_fleet_validation(settings: Settings, only: frozenset[str] | None = None) -> FleetSummary:
+    """One run over every managed domain (the schedule), or over `only` (the workflow's check
+    right after a change)."""
     settings.require("domains_table")
     session = botocore.session.get_session()
     dynamodb = session.create_client("dynamodb", endpoint_url=settings.aws_endpoint_url)
@@ -51,6 +52,7 @@ def run_fleet_validation(settings: Settings) -> FleetSummary:
                 EventBridgeStateChanges(events, settings.event_bus_name),
                 PowertoolsFleetMetrics(settings.metrics_namespace),
                 lambda: datetime.now(UTC),
+                only,
             )
 
     return asyncio.run(run())

@@ -56,6 +56,14 @@ class Settings(BaseModel):
     fetch_timeout_seconds: float = Field(20.0, alias="FETCH_TIMEOUT_SECONDS", gt=0, le=60)
     testing_max_age: int = Field(DEFAULT_TESTING_MAX_AGE, alias="TESTING_MAX_AGE", ge=0)
     enforce_max_age: int = Field(DEFAULT_ENFORCE_MAX_AGE, alias="ENFORCE_MAX_AGE", ge=0)
+    # The promotion workflow: the fleet's default rules (template parameters; a domain's
+    # configuration and each execution's input may override them) and where it notifies.
+    window_days: int = Field(14, alias="WINDOW_DAYS", ge=1, le=365)
+    min_reporters: int = Field(2, alias="MIN_REPORTERS", ge=0)
+    min_sessions: int = Field(100, alias="MIN_SESSIONS", ge=0)
+    max_failure_ratio: float = Field(0.0, alias="MAX_FAILURE_RATIO", ge=0.0, le=1.0)
+    allow_without_reports: bool = Field(False, alias="ALLOW_WITHOUT_REPORTS")
+    notify_topic_arn: str | None = Field(None, alias="NOTIFY_TOPIC_ARN")
 
     _lists = field_validator("report_rua", mode="before")(_split_list)
 

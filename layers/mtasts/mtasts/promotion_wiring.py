@@ -1,0 +1,152 @@
+"""Builds the promotion workflow's tasks from settings: DynamoDB for the stores, live DNS for the
+MX hosts, SNS and EventBridge for notifications, the Deployer for drift healing.
+
+Kept apart from `wiring` so that the evaluate and notify Lambdas do not import the Cloudflare
+SDK on a cold start; only drift healing, which may redeploy, pays for it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from mtasts.config_store import DynamoDomainConfigStore
+from mtasts.dns_lookup import DnsLookup, DnsMxResolver
+from mtasts.drift_healing import heal_drift
+from mtasts.dynamo_store import DynamoMxSeenStore, DynamoPolicyStore, DynamoValidationStore
+from mtasts.errors import NotificationError
+from mtasts.notifications import EVENT_SOURCE, Notification, NotificationSink, notify
+from mtasts.promotion import EvidenceSources, evaluate_domain
+from mtasts.promotion_rules import PromotionRules
+from mtasts.report_store import DynamoReportStore
+from mtasts.settings import Settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@functools.cache
+def _client(service: str, endpoint_url: str | None) -> Any:
+    # Made once per warm container: creating a boto3 client costs tens of milliseconds.
+    return boto3.client(service, endpoint_url=endpoint_url)
+
+
+def fleet_rules(settings: Settings) -> PromotionRules:
+    """The fleet's default rules, from the template's parameters."""
+    return PromotionRules(
+        window_days=settings.window_days,
+        min_reporters=settings.min_reporters,
+        min_sessions=settings.min_sessions,
+        max_failure_ratio=settings.max_failure_ratio,
+        allow_without_reports=settings.allow_without_reports,
+    )
+
+
+def _resolver(settings: Settings) -> DnsMxResolver:
+    nameserver, port = settings.nameserver()
+    return DnsMxResolver(DnsLookup(nameserver, port))
+
+
+def run_evaluate_task(event: dict[str, Any], settings: Settings) -> Any:
+    settings.require("domains_table")
+    table = str(settings.domains_table)
+    dynamodb = _client("dynamodb", settings.aws_endpoint_url)
+    sources = EvidenceSources(
+        policies=DynamoPolicyStore(dynamodb, table),
+        reports=DynamoReportStore(dynamodb, table),
+        validations=DynamoValidationStore(dynamodb, table),
+        resolver=_resolver(settings),
+        configs=DynamoDomainConfigStore(dynamodb, table),
+        now=utc_now,
+    )
+    return evaluate_domain(event, sources, fleet_rules(settings)).model_dump(mode="json")
+
+
+def run_heal_task(event: dict[str, Any], settings: Settings) -> Any:
+    from mtasts.wiring import deployer_for  # the Cloudflare SDK: only this task needs it
+
+    settings.require("domains_table")
+    table = str(settings.domains_table)
+    dynamodb = _client("dynamodb", settings.aws_endpoint_url)
+    deployer = deployer_for(settings)
+    result = heal_drift(
+        event,
+        policies=DynamoPolicyStore(dynamodb, table),
+        seen=DynamoMxSeenStore(dynamodb, table),
+        resolver=deployer.resolver,
+        deployer=deployer,
+        now=utc_now,
+    )
+    return result.model_dump(mode="json")
+
+
+def run_notify_task(event: dict[str, Any], settings: Settings) -> Any:
+    settings.require("domains_table", "notify_topic_arn")
+    table = str(settings.domains_table)
+    dynamodb = _client("dynamodb", settings.aws_endpoint_url)
+    sinks: list[NotificationSink] = [
+        SnsSink(_client("sns", settings.aws_endpoint_url), str(settings.notify_topic_arn)),
+        EventBridgeSink(_client("events", settings.aws_endpoint_url), settings.event_bus_name),
+    ]
+    notification = notify(
+        event,
+        sinks,
+        audit=DynamoPolicyStore(dynamodb, table),
+        configs=DynamoDomainConfigStore(dynamodb, table),
+        now=utc_now,
+    )
+    return notification.model_dump(mode="json")
+
+
+class SnsSink:
+    """For people: e-mail or chat subscriptions to the topic read the subject and summary."""
+
+    def __init__(self, client: Any, topic_arn: str) -> None:
+        self._client = client
+        self._topic = topic_arn
+
+    def publish(self, notification: Notification) -> None:
+        subject = f"MTA-STS {notification.kind.value}: {notification.domain}"
+        message = f"{notification.summary}\n\n{notification.model_dump_json(indent=2)}"
+        try:
+            self._client.publish(
+                TopicArn=self._topic,
+                Subject=subject[:100],  # SNS refuses longer subjects
+                Message=message,
+                MessageAttributes={
+                    "kind": {"DataType": "String", "StringValue": notification.kind.value},
+                    "domain": {"DataType": "String", "StringValue": notification.domain},
+                },
+            )
+        except self._client.exceptions.ClientError as error:
+            raise NotificationError(f"SNS refused the notification: {error}") from error
+
+
+class EventBridgeSink:
+    """For systems: ticketing and chat rules match `source` and `detail.kind`."""
+
+    DETAIL_TYPE = "MTA-STS promotion workflow"
+
+    def __init__(self, client: Any, bus_name: str = "default") -> None:
+        self._client = client
+        self._bus = bus_name
+
+    def publish(self, notification: Notification) -> None:
+        entry = {
+            "Source": EVENT_SOURCE,
+            "DetailType": self.DETAIL_TYPE,
+            "Detail": json.dumps(notification.model_dump(mode="json")),
+            "EventBusName": self._bus,
+            "Resources": [],
+        }
+        try:
+            reply = self._client.put_events(Entries=[entry])
+        except self._client.exceptions.ClientError as error:
+            raise NotificationError(f"EventBridge refused the event: {error}") from error
+        if reply.get("FailedEntryCount"):
+            raise NotificationError(f"EventBridge refused the event: {reply['Entries']}")
