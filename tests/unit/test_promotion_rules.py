@@ -115,7 +115,9 @@ def test_validator_errors_in_the_window_and_a_red_last_run() -> None:
         "the last validator run (2026-11-29 12:00 UTC) failed"
         in evaluate_window(evidence(validator_runs=red_last), RULES).reasons
     )
-    assert evaluate_window(evidence(validator_runs=[]), RULES).verdict is WindowVerdict.DIRTY
+    unchecked = evaluate_window(evidence(validator_runs=[]), RULES)
+    assert unchecked.verdict is WindowVerdict.INSUFFICIENT
+    assert unchecked.reasons == ("the validator has not checked the domain in the window yet",)
 
 
 def test_an_uncovered_live_mx_blocks_promotion() -> None:

@@ -97,6 +97,8 @@ def evaluate_window(evidence: Evidence, rules: PromotionRules) -> WindowEvaluati
     dirty += _validator_reasons(evidence.validator_runs)
     dirty += _coverage_reasons(evidence.policy, evidence.live_mx)
     insufficient = _evidence_reasons(elapsed, len(reporters), successful, rules)
+    if not evidence.validator_runs:  # not yet looked at: no evidence either way
+        insufficient.append("the validator has not checked the domain in the window yet")
 
     verdict = WindowVerdict.CLEAN
     if dirty:
@@ -135,7 +137,7 @@ def _failure_reasons(
 
 def _validator_reasons(runs: Sequence[ValidatorRun]) -> list[str]:
     if not runs:
-        return ["the validator has not checked the domain in the window yet"]
+        return []
     reasons: list[str] = []
     failed = [r for r in runs if not r.ok]
     if failed:
