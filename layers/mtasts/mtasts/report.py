@@ -5,12 +5,15 @@ Real senders differ from the RFC text: `mx-host` for `mx-host-pattern` (sometime
 without `sending-mta-ip`. All are accepted here and normalised; field names follow the RFC with
 `_` for `-`.
 
-Most of a big report's bytes are failure details, and building one object per detail used to cost
-more than parsing the JSON. So failure details are checked in place and kept as the parsed dicts
-(RFC key names); `FailureDetail` is a typed view over one, made when it is read. A detail that is
-not already in that normal form (a string count, snake_case keys, a wrong type) goes through
-`FailureDetailFields`, the pydantic rules that define what is accepted, so the fast check only
-ever decides "nothing to normalise here", never what is valid.
+Most of a big report's bytes are failure details, and checking them in Python cost more than
+parsing the JSON. So `TlsReport.from_json` first decodes the bytes with msgspec: failure details
+are typed natively into small `_Detail` structs (no Python object per field) and the rest of the
+report comes out as plain values for the pydantic models. msgspec's detail types are narrower than
+the pydantic rules (JSON integers only, strings or null, no snake_case or unknown keys), so what it
+accepts the rules accept alike; anything it refuses, and any report the models then refuse, is
+parsed again by the path of record (`from_json` + `model_validate`, details through
+`FailureDetailFields`), which alone decides what is valid and words the error.
+`FailureDetail` is a typed view over one `_Detail`, made when it is read.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Self, overload
 
+import msgspec
 import orjson
+from msgspec import UNSET, UnsetType
 from pydantic import (
     AfterValidator,
     AliasChoices,
@@ -159,62 +164,87 @@ def _in_normal_form(details: list[Any]) -> bool:
     return True
 
 
+class _Detail(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """One failure detail as stored, under RFC names. msgspec decodes it straight from the JSON in
+    the fast path; the types are a strict subset of `FailureDetailFields` (no string or float
+    counts, no bools), and unknown or snake_case keys make msgspec refuse it, so that such details
+    go to the pydantic rules. `additional-information` is UNSET when absent: the sender may have
+    used `additional-info-uri`, which counts only then (as with the pydantic aliases)."""
+
+    result_type: str = msgspec.field(name="result-type")
+    failed_session_count: Annotated[int, msgspec.Meta(ge=0)] = msgspec.field(
+        name="failed-session-count"
+    )
+    sending_mta_ip: str | None = msgspec.field(default=None, name="sending-mta-ip")
+    receiving_mx_hostname: str | None = msgspec.field(default=None, name="receiving-mx-hostname")
+    receiving_mx_helo: str | None = msgspec.field(default=None, name="receiving-mx-helo")
+    receiving_ip: str | None = msgspec.field(default=None, name="receiving-ip")
+    additional_information: str | None | UnsetType = msgspec.field(
+        default=UNSET, name="additional-information"
+    )
+    additional_info_uri: str | None = msgspec.field(default=None, name="additional-info-uri")
+    failure_reason_code: str | None = msgspec.field(default=None, name="failure-reason-code")
+
+
+def _detail_from_dict(fields: dict[str, Any]) -> _Detail:
+    """A `_Detail` from a dict that `_in_normal_form` (or `normal_form`) vouched for."""
+    get = fields.get
+    return _Detail(
+        fields["result-type"],
+        fields["failed-session-count"],
+        get("sending-mta-ip"),
+        get("receiving-mx-hostname"),
+        get("receiving-mx-helo"),
+        get("receiving-ip"),
+        get("additional-information", UNSET),
+        get("additional-info-uri"),
+        get("failure-reason-code"),
+    )
+
+
 class FailureDetail:
-    """One failure detail (RFC 8460 §4.3), read-only, over its validated dict.
+    """One failure detail (RFC 8460 §4.3), read-only, a view over its validated fields.
 
     Unknown result types are kept as sent; compare with `KNOWN_RESULT_TYPES` to tell them."""
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_detail",)
 
-    def __init__(self, fields: dict[str, Any]) -> None:
-        self._fields = fields
+    def __init__(self, detail: _Detail) -> None:
+        self._detail = detail
 
     @property
     def result_type(self) -> str:
-        value: str = self._fields["result-type"]
-        return value
+        return self._detail.result_type
 
     @property
     def sending_mta_ip(self) -> str | None:
-        value: str | None = self._fields.get("sending-mta-ip")
-        return value
+        return self._detail.sending_mta_ip
 
     @property
     def receiving_mx_hostname(self) -> str | None:
-        value: str | None = self._fields.get("receiving-mx-hostname")
-        return value
+        return self._detail.receiving_mx_hostname
 
     @property
     def receiving_mx_helo(self) -> str | None:
-        value: str | None = self._fields.get("receiving-mx-helo")
-        return value
+        return self._detail.receiving_mx_helo
 
     @property
     def receiving_ip(self) -> str | None:
-        value: str | None = self._fields.get("receiving-ip")
-        return value
+        return self._detail.receiving_ip
 
     @property
     def failed_session_count(self) -> int:
-        value: int = self._fields["failed-session-count"]
-        return value
+        return self._detail.failed_session_count
 
     @property
     def additional_information(self) -> str | None:
         """`additional-information`, or `additional-info-uri` if the sender used that name."""
-        fields = self._fields
-        key = (
-            "additional-information"
-            if "additional-information" in fields
-            else "additional-info-uri"
-        )
-        value: str | None = fields.get(key)
-        return value
+        value = self._detail.additional_information
+        return self._detail.additional_info_uri if value is UNSET else value
 
     @property
     def failure_reason_code(self) -> str | None:
-        value: str | None = self._fields.get("failure-reason-code")
-        return value
+        return self._detail.failure_reason_code
 
     def as_dict(self) -> dict[str, Any]:
         """Every field under its Python name, absent ones as None (the dumped form)."""
@@ -234,12 +264,13 @@ class FailureDetail:
 
 
 class FailureDetails(Sequence[FailureDetail]):
-    """The failure details of one policy: validated dicts, read through `FailureDetail` views."""
+    """The failure details of one policy: validated `_Detail`s, read through `FailureDetail`
+    views."""
 
     __slots__ = ("_items",)
 
-    def __init__(self, items: list[dict[str, Any]] | None = None) -> None:
-        self._items: list[dict[str, Any]] = [] if items is None else items
+    def __init__(self, items: list[_Detail] | None = None) -> None:  # None: no details
+        self._items: list[_Detail] = [] if items is None else items
 
     @classmethod
     def validate(cls, value: Any) -> FailureDetails:
@@ -247,9 +278,9 @@ class FailureDetails(Sequence[FailureDetail]):
         if isinstance(value, FailureDetails):
             return value
         details = _as_list(value)
-        if type(details) is list and _in_normal_form(details):
-            return cls(details)
-        return cls([model.normal_form() for model in _DETAIL_LIST.validate_python(details)])
+        if type(details) is not list or not _in_normal_form(details):
+            details = [model.normal_form() for model in _DETAIL_LIST.validate_python(details)]
+        return cls([_detail_from_dict(detail) for detail in details])
 
     def __len__(self) -> int:
         return len(self._items)
@@ -330,6 +361,55 @@ class DateRange(_Model):
         return self
 
 
+# What msgspec decodes in the fast path: the failure details as `_Detail`s, everything else as
+# plain values under the RFC names, for `TlsReport.model_validate`. Unknown keys, snake_case names
+# and values deeper than the report's shape are refused (the path of record then decides), so
+# that msgspec never skips or builds anything that pydantic-core's parser would see otherwise
+# (its nesting limit, for one). A test keeps the names in step with the models' aliases.
+_Scalar = str | int | float | bool | None
+_Flat = dict[str, _Scalar | list[_Scalar]]
+
+
+class _ResultDocument(msgspec.Struct, forbid_unknown_fields=True):
+    policy: _Flat | UnsetType = UNSET
+    summary: _Flat | UnsetType = UNSET
+    failure_details: list[_Detail] | None | UnsetType = msgspec.field(
+        default=UNSET, name="failure-details"
+    )
+    failure_details_: UnsetType = msgspec.field(default=UNSET, name="failure_details")
+
+    def document(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"policy": self.policy, "summary": self.summary}
+        if (details := self.failure_details) is not UNSET:
+            result["failure-details"] = FailureDetails(details)  # None: FailureDetails() too
+        return {key: value for key, value in result.items() if value is not UNSET}
+
+
+class _ReportDocument(msgspec.Struct, forbid_unknown_fields=True):
+    policies: list[_ResultDocument]
+    report_id: _Scalar | UnsetType = msgspec.field(default=UNSET, name="report-id")
+    organization_name: _Scalar | UnsetType = msgspec.field(default=UNSET, name="organization-name")
+    contact_info: _Scalar | UnsetType = msgspec.field(default=UNSET, name="contact-info")
+    date_range: _Flat | UnsetType = msgspec.field(default=UNSET, name="date-range")
+    report_id_: UnsetType = msgspec.field(default=UNSET, name="report_id")
+    organization_name_: UnsetType = msgspec.field(default=UNSET, name="organization_name")
+    contact_info_: UnsetType = msgspec.field(default=UNSET, name="contact_info")
+    date_range_: UnsetType = msgspec.field(default=UNSET, name="date_range")
+
+    def document(self) -> dict[str, Any]:
+        report = {
+            "report-id": self.report_id,
+            "organization-name": self.organization_name,
+            "contact-info": self.contact_info,
+            "date-range": self.date_range,
+            "policies": [result.document() for result in self.policies],
+        }
+        return {key: value for key, value in report.items() if value is not UNSET}
+
+
+_FAST_DECODER: Final = msgspec.json.Decoder(_ReportDocument)
+
+
 class TlsReport(_Model):
     report_id: str = Field(min_length=1, validation_alias=_alias("report-id"))
     organization_name: str = Field(min_length=1, validation_alias=_alias("organization-name"))
@@ -341,7 +421,24 @@ class TlsReport(_Model):
 
     @classmethod
     def from_json(cls, data: bytes) -> TlsReport:
-        """Validate the JSON bytes of one report; ReportError with a one-line reason if invalid."""
+        """Validate the JSON bytes of one report; ReportError with a one-line reason if invalid.
+
+        The fast path only ever says "valid, and read the same way"; whatever it cannot vouch for
+        is decided, and its error worded, by `_from_json_checked`."""
+        try:
+            document = _FAST_DECODER.decode(data).document()
+        except (msgspec.DecodeError, ValueError, RecursionError):  # e.g. ValidationError
+            return cls._from_json_checked(data)
+        try:
+            report = cls.model_validate(document)
+        except ValidationError:
+            return cls._from_json_checked(data)
+        report._original_json = data
+        return report
+
+    @classmethod
+    def _from_json_checked(cls, data: bytes) -> TlsReport:
+        """The path of record: parse into plain values, then every pydantic rule."""
         try:
             # pydantic-core's parser shares repeated strings (host names, IPs, result types)
             # between details, which makes it about twice as fast as orjson on big reports.

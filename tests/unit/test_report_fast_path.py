@@ -1,0 +1,323 @@
+"""The msgspec fast path of `TlsReport.from_json` against the path of record.
+
+Whatever the fast path accepts must be accepted by the pydantic rules and read the same way, and
+whatever it cannot vouch for goes to them: so every case below, valid or not, must come out of
+`from_json` exactly as it comes out of `_from_json_checked` (same dump, same original, same
+error message)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import AliasChoices
+
+from mtasts.errors import ReportError
+from mtasts.report import (
+    _DETAIL_FIELDS,
+    FailureDetailFields,
+    PolicyResult,
+    TlsReport,
+    _Detail,
+    _ReportDocument,
+    _ResultDocument,
+)
+from tests.unit.test_report_model import (
+    BASE,
+    DETAIL,
+    EQUIVALENT_DETAILS,
+    detail_variant,
+    variant,
+)
+
+CORPUS = Path(__file__).parent.parent / "corpus" / "reports"
+
+
+def outcome(parse: Any, data: bytes) -> tuple[Any, ...]:
+    try:
+        report = parse(data)
+    except ReportError as exc:
+        return ("refused", type(exc), str(exc))
+    try:
+        original: Any = report.original()
+    except ValueError as exc:  # orjson refuses what pydantic-core accepted (e.g. 1e400, unread)
+        original = ("original() raises", type(exc))
+    return ("accepted", report.model_dump(), original)
+
+
+def assert_same(data: bytes) -> None:
+    assert outcome(TlsReport.from_json, data) == outcome(TlsReport._from_json_checked, data)
+
+
+def dumps(report: Any) -> bytes:
+    # json, not orjson: it writes integers of any size.
+    return json.dumps(report, ensure_ascii=False).encode()
+
+
+def with_details(*details: Any) -> dict[str, Any]:
+    return variant(policies__0__failure_details=list(details))
+
+
+VALID_VARIANTS = [
+    BASE,
+    variant(policies__0__policy__mx_host_pattern=..., policies__0__policy__mx_host=["a"]),
+    variant(policies__0__policy__mx_host_pattern=..., policies__0__policy__mx_host="a"),
+    variant(policies__0__policy__mx_host=["ignored"]),
+    variant(date_range__start_datetime="2026-11-01T00:00:00"),
+    variant(date_range__start_datetime="2026-11-01T02:00:00+02:00"),
+    variant(date_range__start_datetime="2026-11-01T00:00:00.250Z"),
+    variant(date_range__start_datetime="2026-11-01T00:00:00.1234567Z"),
+    variant(date_range__start_datetime="2026-11-01"),
+    variant(date_range__start_datetime=1793491200),
+    variant(contact_info=..., policies__0__failure_details=...),
+    variant(policies__0__policy__policy_string=..., policies__0__policy__mx_host_pattern=...),
+    variant(policies__0__failure_details=None),
+    variant(policies__0__summary__total_successful_session_count="42"),
+    variant(policies__0__summary__total_successful_session_count=42.0),
+    variant(policies__0__policy__policy_string="version: STSv1\r\nmode: testing"),
+    variant(policies__0__policy__policy_type="something-new"),
+    variant(policies=[]),
+    variant(x_vendor={"deep": [[[{"a": None}]]]}),
+    variant(policies__0__x_vendor=1, policies__0__policy__x_vendor=[1.5]),
+    *(with_details(DETAIL, detail, DETAIL) for detail in EQUIVALENT_DETAILS),
+    with_details(detail_variant(failed_session_count=10**30)),
+    with_details(detail_variant(failed_session_count=0)),
+    with_details(*[detail_variant(failed_session_count=n) for n in range(50)]),
+    with_details(detail_variant(result_type="")),
+    with_details(detail_variant(receiving_mx_helo=None, receiving_ip=None)),
+    with_details(detail_variant(additional_information=None)),
+    with_details(detail_variant(additional_info_uri=7)),  # not read: the RFC name is there
+]
+
+INVALID_VARIANTS = [
+    variant(report_id=...),
+    variant(report_id=""),
+    variant(report_id=7),
+    variant(organization_name=""),
+    variant(policies=...),
+    variant(policies=None),
+    variant(policies="x"),
+    variant(policies=[1]),
+    variant(policies=[{}]),
+    variant(date_range__end_datetime="2026-10-01T00:00:00Z"),
+    variant(date_range__start_datetime="yesterday"),
+    variant(date_range=...),
+    variant(policies__0__summary__total_failure_session_count=-1),
+    variant(policies__0__summary=...),
+    variant(policies__0__policy__policy_domain=...),
+    variant(policies__0__policy__mx_host_pattern=[1]),
+    variant(policies__0__failure_details={"result-type": "x"}),
+    variant(policies__0__failure_details="x"),
+    with_details(None),
+    with_details([]),
+    with_details(DETAIL, DETAIL, "certificate-expired"),
+    with_details(DETAIL, detail_variant(sending_mta_ip=25)),
+    with_details(detail_variant(additional_information=["a"])),
+    with_details(detail_variant(failed_session_count=-2)),
+    with_details(detail_variant(failed_session_count=4.5)),
+    with_details(detail_variant(failed_session_count=None)),
+    with_details(detail_variant(failed_session_count=...)),
+    with_details(detail_variant(result_type=...)),
+    with_details(detail_variant(result_type=None)),
+    with_details(detail_variant(result_type=3)),
+    with_details(detail_variant(receiving_mx_hostname=True)),
+    with_details(detail_variant(additional_information=..., additional_info_uri=7)),
+    # A broken envelope and a broken detail: the path of record says which comes first.
+    variant(report_id="", policies__0__failure_details=[detail_variant(failed_session_count=-1)]),
+]
+
+
+@pytest.mark.parametrize("report", VALID_VARIANTS + INVALID_VARIANTS)
+def test_every_model_case_comes_out_as_the_path_of_record_says(report: Any) -> None:
+    assert_same(dumps(report))
+
+
+def test_the_cases_cover_both_outcomes() -> None:
+    accepted = [outcome(TlsReport.from_json, dumps(r))[0] for r in VALID_VARIANTS]
+    refused = [outcome(TlsReport.from_json, dumps(r))[0] for r in INVALID_VARIANTS]
+    assert set(accepted) == {"accepted"} and set(refused) == {"refused"}
+
+
+RAW_CASES = [
+    b"",
+    b"{",
+    b"[]",
+    b"null",
+    b'"a report"',
+    b"\xef\xbb\xbf" + orjson.dumps(BASE),
+    b"\xff\xfe",
+    b'{"report-id": NaN}',
+    orjson.dumps(BASE) + b" x",
+    orjson.dumps(BASE, option=orjson.OPT_INDENT_2),
+    # Repeated keys: the last one counts, in a detail, a policy and the report.
+    dumps(BASE).replace(
+        b'"failed-session-count": 3', b'"failed-session-count": 5, "failed-session-count": 3'
+    ),
+    dumps(BASE).replace(
+        b'"failed-session-count": 3', b'"failed-session-count": -5, "failed-session-count": 3'
+    ),
+    dumps(BASE).replace(
+        b'"failed-session-count": 3', b'"failed-session-count": 3, "failed-session-count": "x"'
+    ),
+    dumps(BASE).replace(b'"failure-details": [', b'"failure-details": [], "failure-details": ['),
+    dumps(BASE).replace(b'"failure-details": [', b'"failure-details": 7, "failure-details": ['),
+    dumps(BASE).replace(b'"report-id": "r-1"', b'"report-id": "r-0", "report-id": "r-1"'),
+    dumps(BASE).replace(b'"report-id": "r-1"', b'"report_id": "r-9", "report-id": "r-1"'),
+    # Numbers and strings at the edges of the two JSON parsers.
+    dumps(BASE).replace(b'"failed-session-count": 3', b'"failed-session-count": 3.0'),
+    dumps(BASE).replace(b'"failed-session-count": 3', b'"failed-session-count": 3e0'),
+    dumps(BASE).replace(b'"failed-session-count": 3', b'"failed-session-count": -0'),
+    dumps(BASE).replace(b'"failed-session-count": 3', b'"failed-session-count": true'),
+    dumps(BASE).replace(b'"failed-session-count": 3', b'"failed-session-count": 1e400'),
+    dumps(BASE).replace(b'"failed-session-count": 3', b'"failed-session-count": ' + b"9" * 400),
+    dumps(BASE).replace(
+        b'"total-failure-session-count": 3', b'"total-failure-session-count": 1e400'
+    ),
+    dumps(BASE).replace(b'"192.0.2.25"', b'"\\ud800"'),
+    dumps(BASE).replace(b'"192.0.2.25"', b'"\\udc00\\ud800"'),
+    dumps(BASE).replace(b'"192.0.2.25"', b'"\\ud83d\\ude00 \\u0000"'),
+    dumps(BASE).replace(b'"192.0.2.25"', b'"\xed\xa0\x80"'),
+    dumps(BASE).replace(b'"192.0.2.25"', b'"a\x01b"'),
+    dumps(BASE).replace(b'"r-1"', b'"\\ud800"'),
+    dumps(BASE).replace(b'"r-1"', b'"r-1", "x": ' + b"[" * 5000 + b"]" * 5000),
+    dumps(BASE).replace(b'"r-1"', b'"r-1", "x": ' + b"[" * 150 + b"]" * 150),
+    dumps(BASE).replace(b'"sts"', b'"sts", "x": ' + b"[" * 500 + b"]" * 500),
+    dumps(BASE).replace(b'"sts"', b'"sts", "x": {"y": [1, {"z": null}]}'),
+    dumps(BASE).replace(b'"total-failure-session-count": 3', b'"total-failure-session-count": [3]'),
+    dumps(BASE).replace(b'"failure-details"', b'"x": "\\ud800", "failure-details"'),
+    dumps(BASE).replace(b'"failure-details"', b'"x": 1e400, "failure-details"'),
+]
+
+
+@pytest.mark.parametrize("data", RAW_CASES)
+def test_edge_case_bytes_come_out_as_the_path_of_record_says(data: bytes) -> None:
+    assert_same(data)
+
+
+def test_a_reloaded_dump_comes_out_as_the_path_of_record_says() -> None:
+    assert_same(TlsReport.from_json(dumps(BASE)).model_dump_json().encode())
+
+
+CORPUS_JSON = sorted(CORPUS.glob("*.json")) + sorted((CORPUS / "invalid").glob("*.json"))
+
+
+@pytest.mark.parametrize("path", CORPUS_JSON, ids=lambda p: p.name)
+def test_corpus_documents_come_out_as_the_path_of_record_says(path: Path) -> None:
+    assert_same(path.read_bytes())
+
+
+def test_senders_variants_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What real senders send (and the benchmark corpus) must not need the path of record."""
+    from benchmarks.report_parsing import build_corpus
+
+    documents = [gzip.decompress(sample.payload) for sample in build_corpus()]
+    documents += [dumps(report) for report in VALID_VARIANTS[:7]]
+    documents += [(CORPUS / "rfc-two-policies.json").read_bytes()]
+    expected = [outcome(TlsReport._from_json_checked, data) for data in documents]
+
+    def refuse(data: bytes) -> TlsReport:
+        raise AssertionError("the fast path handed a sender's report to the path of record")
+
+    monkeypatch.setattr(TlsReport, "_from_json_checked", refuse)
+    assert [outcome(TlsReport.from_json, data) for data in documents] == expected
+
+
+# --- what msgspec decodes is what the pydantic models read ---------------------------------------
+
+
+def alias_names(model: Any) -> set[str]:
+    names: set[str] = set()
+    for name, info in model.model_fields.items():
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [name]
+        assert all(isinstance(choice, str) for choice in choices)
+        names |= {str(choice) for choice in choices}
+    return names
+
+
+def encoded_names(struct: Any) -> set[str]:
+    return {field.encode_name for field in msgspec.structs.fields(struct)}
+
+
+def test_the_fast_documents_know_every_name_the_models_read() -> None:
+    """Each is read (the RFC names) or refused (the snake_case names): none is skipped."""
+    assert encoded_names(_ReportDocument) == alias_names(TlsReport)
+    assert encoded_names(_ResultDocument) == alias_names(PolicyResult)
+
+
+def test_the_fast_detail_has_exactly_the_rfc_names_the_rules_read() -> None:
+    encoded = encoded_names(_Detail)
+    rfc_names = alias_names(FailureDetailFields) - {name for name, _ in _DETAIL_FIELDS}
+    assert encoded == rfc_names == {rfc for _, rfc in _DETAIL_FIELDS} | {"additional-info-uri"}
+
+
+# --- random reports ------------------------------------------------------------------------------
+
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from(["", "x", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00", "7", "-1"])
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["a", "result-type", "failed-session-count"]), inner, max_size=3
+        )
+    ),
+    max_leaves=6,
+)
+DETAIL_KEYS = [rfc for _, rfc in _DETAIL_FIELDS] + [name for name, _ in _DETAIL_FIELDS]
+DETAIL_KEYS += ["additional-info-uri", "x-vendor"]
+PATHS = [
+    ("report-id",),
+    ("report_id",),
+    ("organization-name",),
+    ("contact-info",),
+    ("date-range",),
+    ("date-range", "start-datetime"),
+    ("date-range", "end-datetime"),
+    ("policies",),
+    ("policies", 0),
+    ("policies", 0, "policy", "mx-host"),
+    ("policies", 0, "policy", "policy-string"),
+    ("policies", 0, "summary", "total-failure-session-count"),
+    ("policies", 0, "failure-details"),
+    ("policies", 0, "failure_details"),
+    ("policies", 0, "failure-details", 0),
+    *(("policies", 0, "failure-details", 0, key) for key in DETAIL_KEYS),
+]
+
+
+@st.composite
+def mutated_reports(draw: st.DrawFn) -> bytes:
+    report: Any = json.loads(json.dumps(with_details(DETAIL, DETAIL)))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        *parents, last = draw(st.sampled_from(PATHS))
+        node = report
+        try:
+            for part in parents:
+                node = node[part]
+            if draw(st.booleans()) and isinstance(node, dict):
+                node.pop(last, None)
+            else:
+                node[last] = draw(json_values)
+        except (KeyError, IndexError, TypeError):
+            continue
+    return dumps(report)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_reports())
+def test_random_reports_come_out_as_the_path_of_record_says(data: bytes) -> None:
+    assert_same(data)
