@@ -46,7 +46,7 @@ class DomainStatus:
 
 
 def render_status_page(domains: Sequence[DomainStatus], generated_at: datetime) -> str:
-    sections = "\n".join(_domain_section(d) for d in domains)
+    sections = "\n".join(_domain_section(d, generated_at) for d in domains)
     generated = escape(f"{len(domains)} domain(s), generated {generated_at:%Y-%m-%d %H:%M UTC}")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -68,7 +68,7 @@ def render_status_page(domains: Sequence[DomainStatus], generated_at: datetime) 
 """
 
 
-def _domain_section(status: DomainStatus) -> str:
+def _domain_section(status: DomainStatus, now: datetime) -> str:
     reason = f'<p class="reason">{escape(status.reason)}</p>' if status.reason else ""
     mode = escape(status.mode)
     return f"""<section class="domain" data-domain="{escape(status.domain)}">
@@ -76,7 +76,7 @@ def _domain_section(status: DomainStatus) -> str:
 <span class="state">{escape(status.state)}</span></h2>
 {reason}
 <h3>Mode over time</h3>
-{_mode_timeline(status.modes)}
+{_mode_timeline(status.modes, now)}
 <h3>Daily sessions (TLS-RPT)</h3>
 {_sessions_chart(status.days)}
 <h3>Findings</h3>
@@ -84,21 +84,29 @@ def _domain_section(status: DomainStatus) -> str:
 </section>"""
 
 
-def _mode_timeline(changes: Sequence[ModeChange]) -> str:
+def _mode_timeline(changes: Sequence[ModeChange], now: datetime) -> str:
+    """Each mode as a band as long as it lasted, from the first publication to now."""
     if not changes:
         return '<p class="empty">No policy published yet.</p>'
-    width = CHART_WIDTH / len(changes)
+    start = changes[0].at
+    span = max((now - start).total_seconds(), 1.0)
+    ends = [c.at for c in changes[1:]] + [now]
     blocks = []
-    for index, change in enumerate(changes):
+    for change, end in zip(changes, ends, strict=True):
+        x = CHART_WIDTH * (change.at - start).total_seconds() / span
+        width = max(CHART_WIDTH * (end - change.at).total_seconds() / span, 1.0)
         colour = MODE_COLOURS.get(change.mode, "#6b7280")
         label = f"{change.mode} from {change.at:%Y-%m-%d %H:%M} (id {change.policy_id})"
         blocks.append(
-            f'<rect class="mode-block" x="{index * width:.1f}" y="0" width="{width:.1f}" '
+            f'<rect class="mode-block" x="{x:.1f}" y="0" width="{width:.1f}" '
             f'height="24" fill="{colour}"><title>{escape(label)}</title></rect>'
         )
     return (
         f'<svg class="timeline" role="img" aria-label="mode over time" '
         f'width="{CHART_WIDTH}" height="24" viewBox="0 0 {CHART_WIDTH} 24">{"".join(blocks)}</svg>'
+        f'<p class="legend">{start:%Y-%m-%d} to {now:%Y-%m-%d}: '
+        + ", ".join(f"{escape(c.mode)} from {c.at:%Y-%m-%d}" for c in changes)
+        + "</p>"
     )
 
 
@@ -124,8 +132,9 @@ def _sessions_chart(days: Sequence[DaySessions]) -> str:
     return (
         f'<svg class="sessions" role="img" aria-label="daily sessions" width="{CHART_WIDTH}" '
         f'height="{CHART_HEIGHT}" viewBox="0 0 {CHART_WIDTH} {CHART_HEIGHT}">{"".join(bars)}</svg>'
-        f'<p class="legend"><span class="key ok">successful</span> '
-        f'<span class="key failed">failed</span> (peak {top} sessions a day)</p>'
+        f'<p class="legend">{days[0].day} to {days[-1].day}: '
+        f'<span class="key ok">successful</span> <span class="key failed">failed</span> '
+        f"(peak {top} sessions a day)</p>"
     )
 
 
