@@ -30,7 +30,6 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Self
 
 from dnslib import (  # type: ignore[import-untyped]
@@ -53,6 +52,7 @@ from dnslib import (  # type: ignore[import-untyped]
 )
 
 from mtasts_local.cloudflare.state import NAME_SERVERS, CloudflareState, DnsRecord, canonical
+from mtasts_local.service import Service
 
 _log = logging.getLogger(__name__)
 
@@ -461,7 +461,7 @@ def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET
 
 
-class LocalDnsServer:
+class LocalDnsServer(Service):
     """The authoritative server on one port, UDP and TCP, each served by a background thread."""
 
     BIND_ATTEMPTS = 20  # port 0: tries to find a port free for both UDP and TCP
@@ -540,14 +540,3 @@ class LocalDnsServer:
         if self._servers is None:
             raise DnsServerError("the DNS server is not running")
         return int(self._servers[0].server_address[1])
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -34,13 +34,13 @@ import weakref
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from mtasts_local.cloudflare.state import Asset, CloudflareState, ServedSite, canonical
 from mtasts_local.pages_headers import parse_headers_file
 from mtasts_local.pki import CertKind, LocalPki
+from mtasts_local.service import Service
 
 _log = logging.getLogger(__name__)
 
@@ -408,7 +408,7 @@ def _host_of(header: str | None) -> str | None:
     return canonical(name if name and port.isdigit() else header) or None
 
 
-class LocalHttpsServer:
+class LocalHttpsServer(Service):
     """The Pages edge on one port, served by a background thread (one more per connection)."""
 
     def __init__(
@@ -495,14 +495,3 @@ class LocalHttpsServer:
         if self._server is None:
             raise HttpsServerError("the HTTPS server is not running")
         return int(self._server.server_address[1])
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

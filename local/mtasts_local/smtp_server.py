@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 from enum import StrEnum
-from types import TracebackType
 from typing import NamedTuple, Self
 
 from aiosmtpd.controller import Controller
@@ -35,6 +34,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from mtasts_local.config import MxBehaviour
 from mtasts_local.pki import CertKind, LocalPki
+from mtasts_local.service import Service
 
 DEFAULT_TIMEOUT = 10.0
 # What the world's senders say in EHLO unless told otherwise; a fixed name, because smtplib's
@@ -204,7 +204,7 @@ class _PreboundController(Controller):
         return self.loop.create_server(self._factory_invoker, sock=self._listener)
 
 
-class LocalMxServer:
+class LocalMxServer(Service):
     """One MX host's SMTP server, behaving as its `MxBehaviour` says."""
 
     def __init__(
@@ -270,17 +270,6 @@ class LocalMxServer:
         if self._port is None or self._controller is None:
             raise SmtpServerError(f"the SMTP server for {self.host_name} is not running")
         return self._port
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _listen(address: str, port: int) -> socket.socket:

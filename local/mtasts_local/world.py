@@ -26,7 +26,6 @@ import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Final, Self
 
 from mtasts_local.aws.lambda_runner import InvokeMode, LambdaRunner
@@ -52,6 +51,7 @@ from mtasts_local.drivers.stack import StackView
 from mtasts_local.endpoints import DEFAULT_STATE_DIR, Endpoints, HostPort
 from mtasts_local.https_server import LocalHttpsServer
 from mtasts_local.pki import LocalPki
+from mtasts_local.service import Service
 from mtasts_local.smtp_server import LocalMxServer, MailSink
 
 CA_BUNDLE: Final = "ca.pem"
@@ -136,7 +136,7 @@ class _Aws:
     runner: LambdaRunner
 
 
-class LocalWorld:
+class LocalWorld(Service):
     def __init__(
         self,
         config: World,
@@ -195,17 +195,6 @@ class LocalWorld:
                 running.close()
             finally:
                 self._parts.clear()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _port(self, service: str) -> int:
         return STANDARD_PORTS[service] if self.standard_ports else 0

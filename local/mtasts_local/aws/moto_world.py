@@ -15,7 +15,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
-from types import TracebackType
 from typing import Any, Final, Self
 
 import boto3
@@ -25,6 +24,7 @@ from moto.stepfunctions.parser.utils import TMP_THREADS
 from mtasts_local.aws import ACCOUNT_ID, DEFAULT_REGION, FAKE_CREDENTIALS
 from mtasts_local.aws.errors import MotoWorldError
 from mtasts_local.aws.session import fake_session
+from mtasts_local.service import Service
 
 # Step Functions runs definitions instead of only recording them. Lambda keeps its Docker
 # backend, whose `LambdaFunction.invoke` is the seam the Lambda runner patches (the docker-less
@@ -44,7 +44,7 @@ _running_lock = threading.Lock()
 _running: MotoWorld | None = None
 
 
-class MotoWorld:
+class MotoWorld(Service):
     """Start, reset and stop moto; hand out boto3 clients that talk to it."""
 
     def __init__(
@@ -141,17 +141,6 @@ class MotoWorld:
             "AWS_DEFAULT_REGION": self.region,
             **FAKE_CREDENTIALS,
         }
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _moto_api(self, path: str, body: Mapping[str, Any] | None = None) -> None:
         request = urllib.request.Request(

@@ -49,7 +49,6 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Iterable
-from types import TracebackType
 from typing import TYPE_CHECKING, NoReturn, Self
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -76,6 +75,7 @@ from mtasts_local.cloudflare.handlers_deployments import DeploymentHandlers, Dep
 from mtasts_local.cloudflare.handlers_pages import PagesHandlers
 from mtasts_local.cloudflare.handlers_zones import ZoneHandlers
 from mtasts_local.cloudflare.state import CloudflareState
+from mtasts_local.service import Service
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -101,7 +101,7 @@ class _QuietRequestHandler(WSGIRequestHandler):
         _log.debug("%s %s -> %s", self.command, self.path, code)
 
 
-class CloudflareStandIn:
+class CloudflareStandIn(Service):
     """The stand-in's HTTP server. Binds to `host:port` (port 0: any free port) on `start()`."""
 
     def __init__(
@@ -181,17 +181,6 @@ class CloudflareStandIn:
         server.shutdown()  # serve_forever then closes the socket and joins request threads
         thread.join()
         self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def port(self) -> int:

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from mtasts_local.drivers.api_routes import ApiDefinition, ApiRoute
 from mtasts_local.drivers.errors import DriverError
+from mtasts_local.service import Service
 
 # (function ARN, event) -> (X-Amz-Function-Error or None, the payload bytes)
 Invoker = Callable[[str, dict[str, Any]], tuple[str | None, bytes]]
@@ -182,7 +182,7 @@ def proxy_response(function_error: str | None, payload: bytes) -> GatewayRespons
     return GatewayResponse(status, headers, raw if raw is not None else str(body).encode())
 
 
-class LocalApiGateway:
+class LocalApiGateway(Service):
     """The gateway's HTTP server on a background thread (one more per request)."""
 
     def __init__(
@@ -254,17 +254,6 @@ class LocalApiGateway:
             _log.exception("invoking %s failed", route.function_arn)
             return BAD_GATEWAY
         return proxy_response(function_error, payload)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class _GatewayServer(ThreadingHTTPServer):

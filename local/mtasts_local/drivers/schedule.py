@@ -21,11 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any, Self
 
 from mtasts_local.drivers.errors import DriverError, NoRouteError
 from mtasts_local.drivers.stack import StackView
+from mtasts_local.service import Service
 
 ClientFactory = Callable[[str], Any]
 RULE = "AWS::Events::Rule"
@@ -152,7 +152,7 @@ class ScheduleDriver:
         return self._view.function_name(name)
 
 
-class ScheduleTicker:
+class ScheduleTicker(Service):
     """Fires every enabled schedule every `interval` seconds on a background thread."""
 
     def __init__(self, driver: ScheduleDriver, interval: float) -> None:
@@ -189,14 +189,3 @@ class ScheduleTicker:
             except Exception:  # a tick that fails must not end the ticker
                 _log.exception("a scheduled tick failed")
             self.ticks += 1
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
