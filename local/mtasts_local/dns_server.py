@@ -52,7 +52,7 @@ from dnslib import (  # type: ignore[import-untyped]
 )
 
 from mtasts_local.cloudflare.state import NAME_SERVERS, CloudflareState, DnsRecord, canonical
-from mtasts_local.service import Service
+from mtasts_local.service import LiveConnections, Service
 
 _log = logging.getLogger(__name__)
 
@@ -420,7 +420,7 @@ class _UdpServer(socketserver.UDPServer):
         _log.warning("DNS query from %s failed", client_address, exc_info=True)
 
 
-class _TcpServer(socketserver.ThreadingTCPServer):
+class _TcpServer(LiveConnections, socketserver.ThreadingTCPServer):
     daemon_threads = False
     block_on_close = True  # server_close() joins every connection's thread
     allow_reuse_address = True  # a restarted world can listen again despite TIME_WAIT
@@ -429,29 +429,8 @@ class _TcpServer(socketserver.ThreadingTCPServer):
         self.address_family = _family(address[0])
         self.authority = authority
         self.idle_timeout = idle_timeout
-        self._live: set[socket.socket] = set()
-        self._live_lock = threading.Lock()
+        self._track_connections()
         super().__init__(address, _TcpHandler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._live_lock:
-            self._live.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._live_lock:
-            self._live.discard(request)
-        super().shutdown_request(request)
-
-    def close_live_connections(self) -> None:
-        """Wake every connection's thread (its recv returns) so server_close() need not wait."""
-        with self._live_lock:
-            live = list(self._live)
-        for sock in live:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its own thread
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.warning("DNS connection from %s failed", client_address, exc_info=True)

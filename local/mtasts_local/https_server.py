@@ -40,7 +40,7 @@ from urllib.parse import unquote, urlsplit
 from mtasts_local.cloudflare.state import Asset, CloudflareState, ServedSite, canonical
 from mtasts_local.pages_headers import parse_headers_file
 from mtasts_local.pki import CertKind, LocalPki
-from mtasts_local.service import Service
+from mtasts_local.service import LiveConnections, Service
 
 _log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ class _Certificates:
 # --- HTTP over TLS -------------------------------------------------------------------------------
 
 
-class _EdgeServer(ThreadingHTTPServer):
+class _EdgeServer(LiveConnections, ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True  # server_close() joins every connection's thread
 
@@ -287,8 +287,7 @@ class _EdgeServer(ThreadingHTTPServer):
         self.slow_interval = slow_interval
         self.socket_timeout = socket_timeout
         self.stopping = threading.Event()
-        self._live: set[socket.socket] = set()
-        self._live_lock = threading.Lock()
+        self._track_connections()
         super().__init__(address, _EdgeHandler)
 
     def server_bind(self) -> None:
@@ -305,11 +304,6 @@ class _EdgeServer(ThreadingHTTPServer):
         )
         return tls, address
 
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._live_lock:
-            self._live.add(request)
-        super().process_request(request, client_address)
-
     def finish_request(self, request: Any, client_address: Any) -> None:
         try:
             request.settimeout(self.socket_timeout)
@@ -318,23 +312,6 @@ class _EdgeServer(ThreadingHTTPServer):
             _log.debug("TLS handshake with %s failed: %s", client_address, error)
             return
         super().finish_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._live_lock:
-            self._live.discard(request)
-        super().shutdown_request(request)
-
-    def close_live_connections(self) -> None:
-        """Wake every connection's thread so server_close() need not wait for timeouts."""
-        with self._live_lock:
-            live = list(self._live)
-        for connection in live:
-            try:
-                # The plain socket's shutdown, under TLS: the TLS object stays intact for the
-                # thread still using it, which then sees end-of-file.
-                socket.socket.shutdown(connection, socket.SHUT_RDWR)
-            except OSError:
-                pass  # already closed by its own thread
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.debug("connection from %s ended with an error", client_address, exc_info=True)
