@@ -82,3 +82,29 @@ class DomainNotFoundError(MtaStsError):
 
 class NotificationError(MtaStsError):
     """SNS or EventBridge did not accept a workflow notification; worth retrying."""
+
+
+class ApiInputError(MtaStsError):
+    """A request the API understood but refuses (400): a bad domain name, an unreadable report.
+    `errors` holds field-level messages (`{"field", "message"}`) for the problem document."""
+
+    def __init__(self, message: str, errors: tuple[dict[str, str], ...] = ()) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class InvalidTransitionError(MtaStsError):
+    """The change asked for does not fit where the domain stands (promoting a removed domain,
+    approving one that does not wait for approval); nothing was changed."""
+
+
+class PayloadTooLargeError(MtaStsError):
+    """A request body larger than the API accepts; refused before it is read."""
+
+
+class WorkflowError(MtaStsError):
+    """Step Functions did not start or stop a workflow execution; worth retrying."""
+
+
+class UnsupportedMediaTypeError(ApiInputError):
+    """A body in a media type the endpoint does not read (415)."""

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from mtasts.errors import MtaStsError
 
@@ -21,6 +29,9 @@ def _split_list(value: object) -> object:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
     return value
+
+
+_TIMING: TypeAdapter[dict[str, int]] = TypeAdapter(dict[str, int])
 
 
 class Settings(BaseModel):
@@ -64,6 +75,26 @@ class Settings(BaseModel):
     max_failure_ratio: float = Field(0.0, alias="MAX_FAILURE_RATIO", ge=0.0, le=1.0)
     allow_without_reports: bool = Field(False, alias="ALLOW_WITHOUT_REPORTS")
     notify_topic_arn: str | None = Field(None, alias="NOTIFY_TOPIC_ARN")
+    # The API: the workflow it starts and stops, where retried requests are remembered, and
+    # (tests and the demo only) the waits its executions use instead of the definition's.
+    promotion_state_machine_arn: str | None = Field(None, alias="PROMOTION_STATE_MACHINE_ARN")
+    idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
+    idempotency_ttl_seconds: int = Field(
+        86_400, alias="IDEMPOTENCY_TTL_SECONDS", ge=60, le=30 * 86_400
+    )
+    # JSON, like {"observe_seconds": 5}; kept as text so that Settings stays hashable (the
+    # deployer is cached per settings).
+    api_execution_timing: str | None = Field(None, alias="API_EXECUTION_TIMING")
+
+    def execution_timing(self) -> dict[str, int] | None:
+        if not self.api_execution_timing:
+            return None
+        try:
+            timing = _TIMING.validate_json(self.api_execution_timing)
+        except ValidationError as error:
+            message = f"API_EXECUTION_TIMING is not a JSON object of seconds: {error}"
+            raise SettingsError(message) from error
+        return timing
 
     _lists = field_validator("report_rua", mode="before")(_split_list)
 

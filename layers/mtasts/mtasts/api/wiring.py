@@ -1,0 +1,140 @@
+"""Builds the API's use cases from settings: DynamoDB stores, Step Functions for the workflow,
+the validator, the remover and the deployer (the Cloudflare SDK, imported only by the routes
+that publish something)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from mtasts.api.service import DomainService
+from mtasts.config_store import DynamoDomainConfigStore
+from mtasts.deploy import NotPublishedError
+from mtasts.dns_lookup import DnsLookup, DnsMxResolver
+from mtasts.domain_config import DomainConfig
+from mtasts.dynamo_store import DynamoPolicyStore, DynamoValidationStore
+from mtasts.errors import DnsLookupError, WorkflowError
+from mtasts.promotion import EvidenceSources, WindowResult, evaluate_domain
+from mtasts.promotion_wiring import fleet_rules, utc_now
+from mtasts.report_ingest import ReportIngester
+from mtasts.report_store import DynamoReportStore
+from mtasts.settings import Settings
+
+
+@functools.cache
+def client(service: str, endpoint_url: str | None) -> Any:
+    # Made once per warm container: creating a boto3 client costs tens of milliseconds.
+    return boto3.client(service, endpoint_url=endpoint_url)
+
+
+class StepFunctionsWorkflow:
+    """One execution per domain and generation, named by `DomainConfig.execution_name()`."""
+
+    def __init__(self, sfn: Any, state_machine_arn: str) -> None:
+        self._sfn = sfn
+        self._machine = state_machine_arn
+
+    def execution_arn(self, config: DomainConfig) -> str:
+        prefix = self._machine.replace(":stateMachine:", ":execution:", 1)
+        return f"{prefix}:{config.execution_name()}"
+
+    def start(self, config: DomainConfig, execution_input: Mapping[str, Any]) -> str:
+        try:
+            started = self._sfn.start_execution(
+                stateMachineArn=self._machine,
+                name=config.execution_name(),
+                input=json.dumps(dict(execution_input)),
+            )
+        except ClientError as error:
+            if _code(error) == "ExecutionAlreadyExists":  # a retried start: already running
+                return self.execution_arn(config)
+            raise WorkflowError(f"starting {config.execution_name()} failed: {error}") from error
+        return str(started["executionArn"])
+
+    def stop(self, config: DomainConfig, cause: str) -> None:
+        try:
+            self._sfn.stop_execution(executionArn=self.execution_arn(config), cause=cause[:32768])
+        except ClientError as error:
+            if _code(error) in ("ExecutionDoesNotExist", "ValidationException"):
+                return  # never started, or already finished: nothing runs
+            raise WorkflowError(f"stopping {config.execution_name()} failed: {error}") from error
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class _LazyRemover:
+    """The remover needs the Cloudflare SDK; built on first use only."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def begin(self, domain: str, request_id: str) -> Any:
+        from mtasts.removal import Remover
+        from mtasts.wiring import deployer_for
+
+        return Remover(deployer_for(self._settings)).begin(domain, request_id)
+
+
+def build_service(settings: Settings) -> DomainService:
+    settings.require("domains_table", "promotion_state_machine_arn")
+    table = str(settings.domains_table)
+    dynamodb = client("dynamodb", settings.aws_endpoint_url)
+    policies = DynamoPolicyStore(dynamodb, table)
+    configs = DynamoDomainConfigStore(dynamodb, table)
+    validations = DynamoValidationStore(dynamodb, table)
+    reports = DynamoReportStore(dynamodb, table)
+    sources = EvidenceSources(
+        policies=policies,
+        reports=reports,
+        validations=validations,
+        resolver=DnsMxResolver(DnsLookup(*settings.nameserver())),
+        configs=configs,
+        now=utc_now,
+    )
+
+    def evaluate(domain: str) -> WindowResult | None:
+        try:
+            return evaluate_domain({"domain": domain}, sources, fleet_rules(settings))
+        except (NotPublishedError, DnsLookupError):
+            return None  # nothing to weigh yet, or DNS is down: the status shows no window
+
+    def validate_now(domain: str) -> None:
+        from mtasts.fleet_wiring import run_fleet_validation
+
+        run_fleet_validation(settings, only=frozenset({domain}))
+
+    def deploy_enforce(domain: str, max_age: int | None, request_id: str) -> None:
+        from mtasts.deploy_tasks import run_deploy_task
+        from mtasts.wiring import deployer_for
+
+        event = {"domain": domain, "mode": "enforce", "max_age": max_age, "request_id": request_id}
+        run_deploy_task(event, deployer_for(settings), settings)
+
+    sfn = client("stepfunctions", settings.aws_endpoint_url)
+    return DomainService(
+        configs=configs,
+        policies=policies,
+        validations=validations,
+        reports=reports,
+        workflow=StepFunctionsWorkflow(sfn, str(settings.promotion_state_machine_arn)),
+        validate_now=validate_now,
+        evaluate=evaluate,
+        remover=_LazyRemover(settings),
+        deploy_enforce=deploy_enforce,
+        now=utc_now,
+        fleet_window_days=settings.window_days,
+        timing=settings.execution_timing(),
+    )
+
+
+def build_report_ingester(settings: Settings) -> ReportIngester:
+    from mtasts.report_wiring import build_ingester
+
+    return build_ingester(settings)[0]
