@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mtasts.deploy_tasks import run_deploy_task
 from mtasts.observability import logger, metrics, tracer
 from mtasts.settings import load_settings
-from mtasts.wiring import deployer_for
+from mtasts.wiring import config_store_for, deployer_for
 
 
 @logger.inject_lambda_context
@@ -23,6 +23,6 @@ from mtasts.wiring import deployer_for
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
     settings = load_settings(os.environ)
-    result = run_deploy_task(event, deployer_for(settings), settings)
+    result = run_deploy_task(event, deployer_for(settings), settings, config_store_for(settings))
     metrics.add_metric(name="PolicyChanged", unit=MetricUnit.Count, value=int(result["changed"]))
     return result

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from mtasts.deploy_tasks import InvalidTaskInputError, run_deploy_task, run_rotate_task
+from mtasts.domain_config import DomainConfig, Lifecycle
 from mtasts.settings import load_settings
 from tests.functional.test_deploy import DOMAIN, make_rig, request
 
@@ -54,3 +57,51 @@ def test_bad_events_are_typed_errors_that_name_the_field(
 ) -> None:
     with pytest.raises(InvalidTaskInputError, match=field):
         run_deploy_task(event, make_rig().deployer, SETTINGS)
+
+
+class Configs:
+    def __init__(self, config: DomainConfig) -> None:
+        self.config = config
+
+    def get(self, domain: str) -> DomainConfig | None:
+        return self.config if domain == self.config.domain else None
+
+    def create(self, config: DomainConfig) -> DomainConfig:
+        raise NotImplementedError
+
+    def save(self, config: DomainConfig) -> DomainConfig:
+        raise NotImplementedError
+
+    def page(
+        self, limit: int, after: str | None = None, state: Lifecycle | None = None
+    ) -> tuple[list[DomainConfig], str | None]:
+        raise NotImplementedError
+
+
+def test_what_the_event_leaves_out_comes_from_the_domains_configuration() -> None:
+    rig = make_rig()
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    configs = Configs(
+        DomainConfig(
+            domain=DOMAIN,
+            mx=("*.example.com",),
+            rua=("mailto:own@reports.example.org",),
+            enforce_max_age=1209600,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    result = run_deploy_task({"domain": DOMAIN, "mode": "enforce"}, rig.deployer, SETTINGS, configs)
+
+    assert result["mx"] == ["*.example.com"]
+    assert b"max_age: 1209600" in (rig.served() or b"")
+    assert rig.dns.txt_records(f"_smtp._tls.{DOMAIN}")[0].content.endswith(
+        "rua=mailto:own@reports.example.org"
+    )
+    explicit = run_deploy_task(
+        {"domain": DOMAIN, "mode": "testing", "mx": ["mx1.example.com", "mx2.example.com"]},
+        rig.deployer,
+        SETTINGS,
+        configs,
+    )
+    assert explicit["mx"] == ["mx1.example.com", "mx2.example.com"]

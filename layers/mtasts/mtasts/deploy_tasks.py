@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtasts.deploy import Deployer, DeployOutcome, DeployRequest
+from mtasts.domain_config import DomainConfigStore
 from mtasts.domain_names import DomainName
 from mtasts.errors import MtaStsError
 from mtasts.policy import MAX_AGE_LIMIT, Mode
@@ -57,20 +58,31 @@ class DeployTaskResult(BaseModel):
     records: list[RecordChangeResult]
 
 
-def run_deploy_task(event: Mapping[str, Any], deployer: Deployer, settings: Settings) -> Any:
-    """Deploy (publish, verify, announce) the policy the event asks for."""
+def run_deploy_task(
+    event: Mapping[str, Any],
+    deployer: Deployer,
+    settings: Settings,
+    configs: DomainConfigStore | None = None,
+) -> Any:
+    """Deploy (publish, verify, announce) the policy the event asks for. What the event leaves
+    out comes from the domain's configuration (what the API stored), then the fleet defaults:
+    the workflow passes only the domain and the mode, so the configuration stays the one place
+    that says which mx patterns, rua and enforce max_age a domain has."""
     task = _parse(DeployTaskInput, event)
+    config = configs.get(task.domain) if configs is not None else None
     max_age = task.max_age
+    if max_age is None and task.mode is Mode.ENFORCE and config is not None:
+        max_age = config.enforce_max_age
     if max_age is None:
-        max_age = (
-            settings.enforce_max_age if task.mode is Mode.ENFORCE else settings.testing_max_age
-        )
+        enforce = task.mode is Mode.ENFORCE
+        max_age = settings.enforce_max_age if enforce else settings.testing_max_age
+    rua = task.rua if task.rua is not None else (config.rua if config else None)
     request = DeployRequest(
         domain=task.domain,
         mode=task.mode,
         max_age=max_age,
-        rua=task.rua if task.rua is not None else settings.report_rua,
-        mx=task.mx,
+        rua=rua if rua is not None else settings.report_rua,
+        mx=task.mx if task.mx is not None else (config.mx if config else None),
         request_id=task.request_id,
     )
     return _result(deployer.deploy(request))

@@ -21,6 +21,7 @@ from mtasts.policy_state import AuditLog, PolicyStateStore
 from mtasts.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from mtasts.config_store import DynamoDomainConfigStore
     from mtasts.dynamo_store import DynamoPolicyStore
 
 TOKEN_PLACEHOLDER = "not-set"  # what the template puts in the secret until an admin replaces it
@@ -111,3 +112,16 @@ def build_deployer(
 def deployer_for(settings: Settings) -> Deployer:
     """The Lambda handlers' Deployer, made once per warm container."""
     return build_deployer(settings)
+
+
+@functools.cache
+def config_store_for(settings: Settings) -> DynamoDomainConfigStore | None:
+    """The domain configurations, when the settings name the table (the Lambdas in AWS)."""
+    if not settings.domains_table:
+        return None
+    import boto3
+
+    from mtasts.config_store import DynamoDomainConfigStore as Store
+
+    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    return Store(client, settings.domains_table)
