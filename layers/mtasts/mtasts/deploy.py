@@ -203,7 +203,11 @@ class Deployer:
                 state.model_copy(
                     update={
                         "announced_at": self.clock.now(),
-                        "longest_max_age": max(state.longest_max_age, state.max_age),
+                        # A `none` policy tells senders to stop; how long they keep *that* does
+                        # not matter to a removal, so it does not stretch the wait (§8.3).
+                        "longest_max_age": state.longest_max_age
+                        if state.mode is Mode.NONE
+                        else max(state.longest_max_age, state.max_age),
                     }
                 )
             )
