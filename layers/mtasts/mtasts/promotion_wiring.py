@@ -7,13 +7,11 @@ SDK on a cold start; only drift healing, which may redeploy, pays for it.
 
 from __future__ import annotations
 
-import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-
+from mtasts.aws_clients import aws_client
 from mtasts.config_store import DynamoDomainConfigStore
 from mtasts.dns_lookup import DnsLookup, DnsMxResolver
 from mtasts.drift_healing import heal_drift
@@ -28,12 +26,6 @@ from mtasts.settings import Settings
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@functools.cache
-def _client(service: str, endpoint_url: str | None) -> Any:
-    # Made once per warm container: creating a boto3 client costs tens of milliseconds.
-    return boto3.client(service, endpoint_url=endpoint_url)
 
 
 def fleet_rules(settings: Settings) -> PromotionRules:
@@ -55,7 +47,7 @@ def _resolver(settings: Settings) -> DnsMxResolver:
 def run_evaluate_task(event: dict[str, Any], settings: Settings) -> Any:
     settings.require("domains_table")
     table = str(settings.domains_table)
-    dynamodb = _client("dynamodb", settings.aws_endpoint_url)
+    dynamodb = aws_client("dynamodb", settings.aws_endpoint_url)
     sources = EvidenceSources(
         policies=DynamoPolicyStore(dynamodb, table),
         reports=DynamoReportStore(dynamodb, table),
@@ -72,7 +64,7 @@ def run_heal_task(event: dict[str, Any], settings: Settings) -> Any:
 
     settings.require("domains_table")
     table = str(settings.domains_table)
-    dynamodb = _client("dynamodb", settings.aws_endpoint_url)
+    dynamodb = aws_client("dynamodb", settings.aws_endpoint_url)
     deployer = deployer_for(settings)
     result = heal_drift(
         event,
@@ -88,10 +80,10 @@ def run_heal_task(event: dict[str, Any], settings: Settings) -> Any:
 def run_notify_task(event: dict[str, Any], settings: Settings) -> Any:
     settings.require("domains_table", "notify_topic_arn")
     table = str(settings.domains_table)
-    dynamodb = _client("dynamodb", settings.aws_endpoint_url)
+    dynamodb = aws_client("dynamodb", settings.aws_endpoint_url)
     sinks: list[NotificationSink] = [
-        SnsSink(_client("sns", settings.aws_endpoint_url), str(settings.notify_topic_arn)),
-        EventBridgeSink(_client("events", settings.aws_endpoint_url), settings.event_bus_name),
+        SnsSink(aws_client("sns", settings.aws_endpoint_url), str(settings.notify_topic_arn)),
+        EventBridgeSink(aws_client("events", settings.aws_endpoint_url), settings.event_bus_name),
     ]
     notification = notify(
         event,

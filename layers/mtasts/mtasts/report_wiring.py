@@ -4,13 +4,12 @@ Kept apart from `wiring` so the ingest Lambda does not import the Cloudflare SDK
 
 from __future__ import annotations
 
-import functools
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
+from mtasts.aws_clients import aws_client
 from mtasts.dynamo_store import POLICY_SK, domain_pk
 from mtasts.report_ingest import IngestOutcome, MailContext, ReportIngester
 from mtasts.report_store import DynamoReportStore
@@ -55,20 +54,12 @@ class SesEvent(BaseModel):
     records: list[_Record] = Field(alias="Records")
 
 
-@functools.cache
-def _clients(endpoint_url: str | None) -> tuple[Any, Any]:
-    # Made once per warm container: creating a boto3 client costs tens of milliseconds.
-    return (
-        boto3.client("dynamodb", endpoint_url=endpoint_url),
-        boto3.client("s3", endpoint_url=endpoint_url),
-    )
-
-
 def build_ingester(settings: Settings) -> tuple[ReportIngester, Any]:
     """The ingester, and the S3 client that reads the raw mail. Which domains are managed is
     remembered for this invocation only, so a domain onboarded a second ago counts."""
     settings.require("domains_table", "report_bucket")
-    dynamodb, s3 = _clients(settings.aws_endpoint_url)
+    dynamodb = aws_client("dynamodb", settings.aws_endpoint_url)
+    s3 = aws_client("s3", settings.aws_endpoint_url)
     table = str(settings.domains_table)
     managed: dict[str, bool] = {}
 

@@ -52,12 +52,11 @@ def cloudflare_token(settings: Settings) -> str:
 
 
 def dynamo_store(settings: Settings) -> DynamoPolicyStore:
-    import boto3  # kept out of import time: the CLI without AWS never needs it
-
+    from mtasts.aws_clients import aws_client  # boto3: the CLI without AWS never needs it
     from mtasts.dynamo_store import DynamoPolicyStore
 
     settings.require("domains_table")
-    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    client = aws_client("dynamodb", settings.aws_endpoint_url)
     return DynamoPolicyStore(client, str(settings.domains_table))
 
 
@@ -119,9 +118,8 @@ def config_store_for(settings: Settings) -> DynamoDomainConfigStore | None:
     """The domain configurations, when the settings name the table (the Lambdas in AWS)."""
     if not settings.domains_table:
         return None
-    import boto3
-
+    from mtasts.aws_clients import aws_client
     from mtasts.config_store import DynamoDomainConfigStore as Store
 
-    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    client = aws_client("dynamodb", settings.aws_endpoint_url)
     return Store(client, settings.domains_table)

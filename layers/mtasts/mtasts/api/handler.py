@@ -30,7 +30,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mtasts.api.app import build_app
 from mtasts.api.context import INGESTER, SERVICE
 from mtasts.api.problems import MEDIA_TYPE, Problem, problem
-from mtasts.api.wiring import build_report_ingester, build_service, client
+from mtasts.api.wiring import build_report_ingester, build_service
+from mtasts.aws_clients import aws_client
 from mtasts.settings import Settings
 
 HEADER: Final = "idempotency-key"
@@ -80,7 +81,7 @@ def _once(
     settings.require("idempotency_table")
     persistence = DynamoDBPersistenceLayer(
         table_name=str(settings.idempotency_table),
-        boto3_client=client("dynamodb", settings.aws_endpoint_url),
+        boto3_client=aws_client("dynamodb", settings.aws_endpoint_url),
     )
     config = IdempotencyConfig(
         event_key_jmespath="key",

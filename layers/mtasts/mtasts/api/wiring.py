@@ -4,15 +4,14 @@ that publish something)."""
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
 from botocore.exceptions import ClientError
 
 from mtasts.api.service import DomainService
+from mtasts.aws_clients import aws_client
 from mtasts.config_store import DynamoDomainConfigStore
 from mtasts.deploy import NotPublishedError
 from mtasts.dns_lookup import DnsLookup, DnsMxResolver
@@ -24,12 +23,6 @@ from mtasts.promotion_wiring import fleet_rules, utc_now
 from mtasts.report_ingest import ReportIngester
 from mtasts.report_store import DynamoReportStore
 from mtasts.settings import Settings
-
-
-@functools.cache
-def client(service: str, endpoint_url: str | None) -> Any:
-    # Made once per warm container: creating a boto3 client costs tens of milliseconds.
-    return boto3.client(service, endpoint_url=endpoint_url)
 
 
 class StepFunctionsWorkflow:
@@ -85,7 +78,7 @@ class _LazyRemover:
 def build_service(settings: Settings) -> DomainService:
     settings.require("domains_table", "promotion_state_machine_arn")
     table = str(settings.domains_table)
-    dynamodb = client("dynamodb", settings.aws_endpoint_url)
+    dynamodb = aws_client("dynamodb", settings.aws_endpoint_url)
     policies = DynamoPolicyStore(dynamodb, table)
     configs = DynamoDomainConfigStore(dynamodb, table)
     validations = DynamoValidationStore(dynamodb, table)
@@ -117,7 +110,7 @@ def build_service(settings: Settings) -> DomainService:
         event = {"domain": domain, "mode": "enforce", "max_age": max_age, "request_id": request_id}
         run_deploy_task(event, deployer_for(settings), settings)
 
-    sfn = client("stepfunctions", settings.aws_endpoint_url)
+    sfn = aws_client("stepfunctions", settings.aws_endpoint_url)
     return DomainService(
         configs=configs,
         policies=policies,
