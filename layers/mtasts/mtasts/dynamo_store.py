@@ -111,6 +111,24 @@ def _call(client: Any, table: str, operation: str, **kwargs: Any) -> Any:
         raise StoreError(f"DynamoDB {operation} on {table} failed: {error}") from error
 
 
+def query_range(client: Any, table: str, domain: str, first: str, last: str) -> list[Any]:
+    """Every item of the domain whose sort key lies between `first` and `last` (inclusive), in
+    sort-key order, across pages."""
+    pages = client.get_paginator("query").paginate(
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+        ExpressionAttributeValues={
+            ":pk": {"S": domain_pk(domain)},
+            ":first": {"S": first},
+            ":last": {"S": last},
+        },
+    )
+    try:
+        return [item for page in pages for item in page["Items"]]
+    except ClientError as error:
+        raise StoreError(f"reading {domain}'s items from {table} failed: {error}") from error
+
+
 def _key(domain: str, sort_key: str) -> dict[str, dict[str, str]]:
     return {"pk": {"S": domain_pk(domain)}, "sk": {"S": sort_key}}
 
@@ -203,21 +221,14 @@ class DynamoValidationStore:
     def since(self, domain: str, start: datetime) -> list[ValidationRecord]:
         """Every run from `start` on, oldest first: the promotion window needs all of them
         (an hourly validator makes 336 runs in 14 days, more than `history` returns)."""
-        paginator = self._client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-            ExpressionAttributeValues={
-                ":pk": {"S": domain_pk(domain)},
-                ":first": {"S": f"{VALIDATION_PREFIX}{start.isoformat()}"},
-                # '~' sorts after every character an ISO time uses: the end of the prefix.
-                ":last": {"S": f"{VALIDATION_PREFIX}~"},
-            },
+        # '~' sorts after every character an ISO time uses: the end of the prefix.
+        items = query_range(
+            self._client,
+            self._table,
+            domain,
+            f"{VALIDATION_PREFIX}{start.isoformat()}",
+            f"{VALIDATION_PREFIX}~",
         )
-        try:
-            items = [item for page in pages for item in page["Items"]]
-        except ClientError as error:
-            raise StoreError(f"reading {domain}'s validation history failed: {error}") from error
         records = [ValidationRecord.model_validate_json(i["data"]["S"]) for i in items]
         return sorted((r for r in records if r.checked_at >= start), key=lambda r: r.checked_at)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from mtasts.dynamo_store import StoreError, domain_pk
+from mtasts.dynamo_store import StoreError, domain_pk, query_range
 from mtasts.errors import MtaStsError
 from mtasts.report_counts import DayContribution, DayTotals, ReportCounts
 
@@ -78,20 +78,9 @@ class DynamoReportStore:
 
     def days(self, domain: str, first: date, last: date) -> list[DayTotals]:
         """The domain's days with data from `first` to `last` (inclusive), oldest first."""
-        paginator = self._client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-            ExpressionAttributeValues={
-                ":pk": {"S": domain_pk(domain)},
-                ":first": {"S": f"{DAY_PREFIX}{first.isoformat()}"},
-                ":last": {"S": f"{DAY_PREFIX}{last.isoformat()}"},
-            },
-        )
-        try:
-            return [_day_totals(item) for page in pages for item in page["Items"]]
-        except ClientError as error:
-            raise StoreError(f"reading {domain}'s report days failed: {error}") from error
+        first_key, last_key = f"{DAY_PREFIX}{first.isoformat()}", f"{DAY_PREFIX}{last.isoformat()}"
+        items = query_range(self._client, self._table, domain, first_key, last_key)
+        return [_day_totals(item) for item in items]
 
     def _increment(self, contribution: DayContribution) -> dict[str, Any]:
         counters = _counters(contribution)
