@@ -83,7 +83,7 @@ bench: $(VENV_BENCH)/.installed
 
 .PHONY: demo
 demo: venv
-	@echo "The demo arrives with the local world and promotion workflow (issues 3-9)."; exit 1
+	@echo "make demo is not built yet (the parts it drives are: see README). Try: .venv/bin/mtasts local up"; exit 1
 
 .PHONY: fmt
 fmt: venv
