@@ -210,6 +210,14 @@ def test_a_forced_promotion_publishes_enforce_and_delete_publishes_none(
     assert removed.status_code == 202 and removed.json()["state"] == "removing", removed.text
     body = served(world, domain)
     assert body is not None and b"mode: none\r\n" in body
+    # The rest (wait out the longest max_age published, then delete) is the removal workflow's.
+    sfn = world.aws.client("stepfunctions")
+    (removal,) = sfn.list_executions(stateMachineArn=product.ref("RemovalStateMachine"))[
+        "executions"
+    ]
+    assert removal["name"].startswith("remove-hosted-example-g")
+    assert sfn.describe_execution(executionArn=removal["executionArn"])["status"] == "RUNNING"
+    sfn.stop_execution(executionArn=removal["executionArn"])
     assert api.delete(f"/domains/{domain}").status_code == 409
 
 

@@ -104,6 +104,7 @@ def service(workflow: FakeWorkflow | None = None) -> DomainService:
         validate_now=lambda domain: None,
         evaluate=lambda domain: None,
         remover=Nothing(),
+        finish_removal=lambda config, request_id: None,
         deploy_enforce=lambda domain, max_age, request_id: None,
         now=lambda: NOW,
         timing={"observe_seconds": 1},

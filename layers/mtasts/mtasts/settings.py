@@ -78,6 +78,7 @@ class Settings(BaseModel):
     # The API: the workflow it starts and stops, where retried requests are remembered, and
     # (tests and the demo only) the waits its executions use instead of the definition's.
     promotion_state_machine_arn: str | None = Field(None, alias="PROMOTION_STATE_MACHINE_ARN")
+    removal_state_machine_arn: str | None = Field(None, alias="REMOVAL_STATE_MACHINE_ARN")
     idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")
     idempotency_ttl_seconds: int = Field(
         86_400, alias="IDEMPOTENCY_TTL_SECONDS", ge=60, le=30 * 86_400

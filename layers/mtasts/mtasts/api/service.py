@@ -81,6 +81,8 @@ class DomainService:
     validate_now: Callable[[str], None]
     evaluate: Callable[[str], WindowResult | None]
     remover: Remover
+    # Hands the rest of a removal (wait out the longest max_age, then delete) to the workflow.
+    finish_removal: Callable[[DomainConfig, str], None]
     # (domain, enforce max_age or None, request id): publish enforce now (a forced promotion).
     deploy_enforce: Callable[[str, int | None, str], None]
     now: Callable[[], datetime]
@@ -235,6 +237,7 @@ class DomainService:
         _refuse_when_removing(config)
         self.workflow.stop(config, "removal requested")
         started = self.remover.begin(config.domain, request_id)
+        self.finish_removal(config, request_id)
         due = started.records_deletable_at
         moved = config.moved_to(Lifecycle.REMOVING, f"records deletable at {due}", self.now())
         saved = self.configs.save(moved)

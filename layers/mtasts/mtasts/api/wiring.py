@@ -76,7 +76,7 @@ class _LazyRemover:
 
 
 def build_service(settings: Settings) -> DomainService:
-    settings.require("domains_table", "promotion_state_machine_arn")
+    settings.require("domains_table", "promotion_state_machine_arn", "removal_state_machine_arn")
     table = str(settings.domains_table)
     dynamodb = aws_client("dynamodb", settings.aws_endpoint_url)
     policies = DynamoPolicyStore(dynamodb, table)
@@ -105,12 +105,16 @@ def build_service(settings: Settings) -> DomainService:
 
     def deploy_enforce(domain: str, max_age: int | None, request_id: str) -> None:
         from mtasts.deploy_tasks import run_deploy_task
-        from mtasts.wiring import deployer_for
+        from mtasts.wiring import config_store_for, deployer_for
 
         event = {"domain": domain, "mode": "enforce", "max_age": max_age, "request_id": request_id}
-        run_deploy_task(event, deployer_for(settings), settings)
+        run_deploy_task(event, deployer_for(settings), settings, config_store_for(settings))
 
     sfn = aws_client("stepfunctions", settings.aws_endpoint_url)
+
+    def finish_removal(config: DomainConfig, request_id: str) -> None:
+        start_removal(sfn, str(settings.removal_state_machine_arn), config)
+
     return DomainService(
         configs=configs,
         policies=policies,
@@ -120,11 +124,28 @@ def build_service(settings: Settings) -> DomainService:
         validate_now=validate_now,
         evaluate=evaluate,
         remover=_LazyRemover(settings),
+        finish_removal=finish_removal,
         deploy_enforce=deploy_enforce,
         now=utc_now,
         fleet_window_days=settings.window_days,
         timing=settings.execution_timing(),
     )
+
+
+def start_removal(sfn: Any, machine_arn: str, config: DomainConfig) -> None:
+    """Start the removal workflow (RFC 8461 §8.3) for the domain; a second start of the same
+    generation's removal is harmless (Step Functions refuses the duplicate name)."""
+    try:
+        sfn.start_execution(
+            stateMachineArn=machine_arn,
+            name=f"remove-{config.execution_name()}"[:80],
+            input=json.dumps({"domain": config.domain}),
+        )
+    except ClientError as error:
+        if _code(error) != "ExecutionAlreadyExists":
+            raise WorkflowError(
+                f"starting the removal of {config.domain} failed: {error}"
+            ) from error
 
 
 def build_report_ingester(settings: Settings) -> ReportIngester:
