@@ -19,20 +19,9 @@ import pytest
 from mtasts_local.cli import running_pid
 
 from .conftest import WORLD_TEMPLATE
+from .test_world import ENDPOINT_KEYS
 
 MTASTS = Path(sys.executable).parent / "mtasts"
-ENDPOINT_KEYS = {
-    "aws_endpoint_url",
-    "cloudflare_base_url",
-    "cloudflare_api_token",
-    "cloudflare_account_id",
-    "dns",
-    "https",
-    "smtp",
-    "ca_bundle",
-    "api_url",
-    "api_key",
-}
 
 
 def mtasts(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
