@@ -8,7 +8,6 @@ the records, the custom domain and the project.
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -23,5 +22,5 @@ from mtasts.wiring import deployer_for
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    remover = Remover(deployer_for(load_settings(os.environ)))
-    return run_removal_task(event, remover, lambda: datetime.now(UTC))
+    settings = load_settings(os.environ)
+    return run_removal_task(event, Remover(deployer_for(settings)), settings.clock().now)

@@ -25,7 +25,7 @@ from mtasts.errors import MtaStsError
 from mtasts.file_store import FilePolicyStore
 from mtasts.policy import Mode, build_policy
 from mtasts.policy_fetch import HttpsPolicyFetcher, wait_until_served
-from mtasts.wiring import SystemClock
+from mtasts.clock import SystemClock
 from mtasts_local.cloudflare.faults import ANY_OPERATION, FaultKind, FaultRule
 from mtasts_local.world import LocalWorld
 

@@ -84,6 +84,16 @@ class NotificationError(MtaStsError):
     """SNS or EventBridge did not accept a workflow notification; worth retrying."""
 
 
+class CallbackError(MtaStsError):
+    """A status callback cannot be signed (the signing secret is unreadable); the callback is
+    recorded as failed, the workflow goes on."""
+
+
+class CallbackSignatureError(MtaStsError):
+    """A received callback's signature header is missing, malformed, too old or does not match
+    the body and secret: the receiver must drop the request."""
+
+
 class ApiInputError(MtaStsError):
     """A request the API understood but refuses (400): a bad domain name, an unreadable report.
     `errors` holds field-level messages (`{"field", "message"}`) for the problem document."""
@@ -104,6 +114,10 @@ class PayloadTooLargeError(MtaStsError):
 
 class WorkflowError(MtaStsError):
     """Step Functions did not start or stop a workflow execution; worth retrying."""
+
+
+class ClockSpecError(MtaStsError, ValueError):
+    """A compressed clock's description (the `SIMULATED_CLOCK` setting) cannot be used."""
 
 
 class UnsupportedMediaTypeError(ApiInputError):

@@ -10,7 +10,6 @@ Lambda's cold start for nothing."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
 import botocore.session
 
@@ -51,7 +50,7 @@ def run_fleet_validation(settings: Settings, only: frozenset[str] | None = None)
                 store,
                 EventBridgeStateChanges(events, settings.event_bus_name),
                 PowertoolsFleetMetrics(settings.metrics_namespace),
-                lambda: datetime.now(UTC),
+                settings.clock().now,
                 only,
             )
 

@@ -1,5 +1,6 @@
 """Builds the promotion workflow's tasks from settings: DynamoDB for the stores, live DNS for the
-MX hosts, SNS and EventBridge for notifications, the Deployer for drift healing.
+MX hosts, SNS and EventBridge for notifications, httpx and Secrets Manager for signed callbacks,
+the Deployer for drift healing.
 
 Kept apart from `wiring` so that the evaluate and notify Lambdas do not import the Cloudflare
 SDK on a cold start; only drift healing, which may redeploy, pays for it.
@@ -8,24 +9,38 @@ SDK on a cold start; only drift healing, which may redeploy, pays for it.
 from __future__ import annotations
 
 import json
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from mtasts.aws_clients import aws_client
+from mtasts.callbacks import (
+    CallbackResponse,
+    CallbackSender,
+    RetryPolicy,
+    retry_after_seconds,
+)
 from mtasts.config_store import DynamoDomainConfigStore
 from mtasts.dns_lookup import DnsLookup, DnsMxResolver
 from mtasts.drift_healing import heal_drift
 from mtasts.dynamo_store import DynamoMxSeenStore, DynamoPolicyStore, DynamoValidationStore
-from mtasts.errors import NotificationError
-from mtasts.notifications import EVENT_SOURCE, Notification, NotificationSink, notify
+from mtasts.errors import CallbackError, NotificationError
+from mtasts.notifications import (
+    EVENT_SOURCE,
+    Notification,
+    NotificationSink,
+    call_back,
+    notify,
+)
 from mtasts.promotion import EvidenceSources, evaluate_domain
 from mtasts.promotion_rules import PromotionRules
 from mtasts.report_store import DynamoReportStore
 from mtasts.settings import Settings
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def fleet_rules(settings: Settings) -> PromotionRules:
@@ -54,7 +69,7 @@ def run_evaluate_task(event: dict[str, Any], settings: Settings) -> Any:
         validations=DynamoValidationStore(dynamodb, table),
         resolver=_resolver(settings),
         configs=DynamoDomainConfigStore(dynamodb, table),
-        now=utc_now,
+        now=settings.clock().now,
     )
     return evaluate_domain(event, sources, fleet_rules(settings)).model_dump(mode="json")
 
@@ -72,7 +87,7 @@ def run_heal_task(event: dict[str, Any], settings: Settings) -> Any:
         seen=DynamoMxSeenStore(dynamodb, table),
         resolver=deployer.resolver,
         deployer=deployer,
-        now=utc_now,
+        now=settings.clock().now,
     )
     return result.model_dump(mode="json")
 
@@ -85,14 +100,76 @@ def run_notify_task(event: dict[str, Any], settings: Settings) -> Any:
         SnsSink(aws_client("sns", settings.aws_endpoint_url), str(settings.notify_topic_arn)),
         EventBridgeSink(aws_client("events", settings.aws_endpoint_url), settings.event_bus_name),
     ]
-    notification = notify(
-        event,
-        sinks,
-        audit=DynamoPolicyStore(dynamodb, table),
-        configs=DynamoDomainConfigStore(dynamodb, table),
-        now=utc_now,
+    audit, configs = DynamoPolicyStore(dynamodb, table), DynamoDomainConfigStore(dynamodb, table)
+    now = settings.clock().now
+    notification = notify(event, sinks, audit=audit, configs=configs, now=now)
+    outcome = call_back(notification, configs, audit, callback_sender(settings), now)
+    return {
+        **notification.model_dump(mode="json"),
+        "callback": asdict(outcome) if outcome is not None else None,
+    }
+
+
+def callback_sender(settings: Settings) -> CallbackSender:
+    policy = RetryPolicy(
+        attempts=settings.callback_attempts,
+        attempt_timeout=settings.callback_timeout_seconds,
+        budget=settings.callback_budget_seconds,
     )
-    return notification.model_dump(mode="json")
+    return CallbackSender(
+        transport=HttpxCallbackTransport(settings.ca_bundle),
+        secret=lambda: callback_secret(settings),
+        policy=policy,
+        monotonic=time.monotonic,
+        sleep=time.sleep,
+        # The receiver checks t against its own clock: the wall clock, never a demo's calendar.
+        unix_now=lambda: int(time.time()),
+    )
+
+
+def callback_secret(settings: Settings) -> bytes:
+    """The HMAC key, read when a callback is due (most notifications have none to send)."""
+    if not settings.callback_secret_arn:
+        raise CallbackError("CALLBACK_SECRET_ARN is not set, so callbacks cannot be signed")
+    secrets = aws_client("secretsmanager", settings.aws_endpoint_url)
+    try:
+        value = secrets.get_secret_value(SecretId=settings.callback_secret_arn)["SecretString"]
+    except (ClientError, BotoCoreError, KeyError) as error:
+        raise CallbackError(f"the callback signing secret cannot be read: {error}") from error
+    if not str(value).strip():
+        raise CallbackError(f"the secret {settings.callback_secret_arn} is empty")
+    return str(value).encode()
+
+
+class HttpxCallbackTransport:
+    """POSTs over httpx with certificates checked against the system's trust store (or
+    CA_BUNDLE, the local world's CA); no proxy from the environment and no redirect followed,
+    so a signed body goes only where the domain's configuration says."""
+
+    def __init__(self, ca_bundle: str | None = None) -> None:
+        self._ca_bundle = ca_bundle
+        self._context: ssl.SSLContext | None = None
+
+    def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> CallbackResponse:
+        import httpx  # only a notification with a callback pays for the import
+
+        from mtasts.policy_fetch import trust_context
+
+        self._context = self._context or trust_context(self._ca_bundle)
+        try:
+            with (
+                httpx.Client(verify=self._context, trust_env=False, timeout=timeout) as client,
+                client.stream("POST", url, content=body, headers=dict(headers)) as response,
+            ):
+                # The answer's body is not read: only its status counts.
+                retry_after = retry_after_seconds(
+                    response.headers.get("retry-after"), datetime.now(UTC)
+                )
+                return CallbackResponse(response.status_code, retry_after)
+        except (httpx.HTTPError, httpx.InvalidURL) as error:
+            return CallbackResponse(None, error=f"{type(error).__name__}: {error}")
 
 
 class SnsSink:

@@ -4,7 +4,6 @@ Kept apart from `wiring` so the ingest Lambda does not import the Cloudflare SDK
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -74,7 +73,7 @@ def build_ingester(settings: Settings) -> tuple[ReportIngester, Any]:
         counts=DynamoReportStore(dynamodb, table),
         archive=S3ReportArchive(s3, str(settings.report_bucket)),
         is_managed=is_managed,
-        clock=lambda: datetime.now(UTC),
+        clock=settings.clock().now,
         count_unsigned=settings.count_unsigned_reports,
         limit=settings.report_size_limit_mib * 1024 * 1024,
     )

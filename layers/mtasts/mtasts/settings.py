@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from mtasts.clock import Clock, clock_from_spec
 from mtasts.errors import MtaStsError
 
 DEFAULT_TESTING_MAX_AGE = 86_400
@@ -75,6 +76,13 @@ class Settings(BaseModel):
     max_failure_ratio: float = Field(0.0, alias="MAX_FAILURE_RATIO", ge=0.0, le=1.0)
     allow_without_reports: bool = Field(False, alias="ALLOW_WITHOUT_REPORTS")
     notify_topic_arn: str | None = Field(None, alias="NOTIFY_TOPIC_ARN")
+    # Signed status callbacks to a domain's callback_url: the HMAC secret's ARN (Secrets
+    # Manager) and how long delivery may take; attempts, waits and all must fit in the notify
+    # Lambda's timeout with room for its other calls.
+    callback_secret_arn: str | None = Field(None, alias="CALLBACK_SECRET_ARN")
+    callback_attempts: int = Field(4, alias="CALLBACK_ATTEMPTS", ge=1, le=10)
+    callback_timeout_seconds: float = Field(5.0, alias="CALLBACK_TIMEOUT_SECONDS", gt=0, le=30)
+    callback_budget_seconds: float = Field(15.0, alias="CALLBACK_BUDGET_SECONDS", gt=0, le=60)
     # The API: the workflow it starts and stops, where retried requests are remembered, and
     # (tests and the demo only) the waits its executions use instead of the definition's.
     promotion_state_machine_arn: str | None = Field(None, alias="PROMOTION_STATE_MACHINE_ARN")
@@ -97,7 +105,20 @@ class Settings(BaseModel):
             raise SettingsError(message) from error
         return timing
 
+    # The local world's demo only: a compressed calendar (see mtasts.clock); unset in AWS.
+    simulated_clock: str | None = Field(None, alias="SIMULATED_CLOCK")
+
+    def clock(self) -> Clock:
+        """What "now" is for the product's calendar: policy ids, windows, report days."""
+        return clock_from_spec(self.simulated_clock)
+
     _lists = field_validator("report_rua", mode="before")(_split_list)
+
+    @field_validator("simulated_clock")
+    @classmethod
+    def _clock_spec(cls, value: str | None) -> str | None:
+        clock_from_spec(value)  # a ClockSpecError is a ValueError: reported as a bad setting
+        return value
 
     @field_validator("dns_nameserver", "policy_connect_to")
     @classmethod

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from mtasts.cloudflare_client import make_client
@@ -26,11 +25,6 @@ if TYPE_CHECKING:
 
 TOKEN_PLACEHOLDER = "not-set"  # what the template puts in the secret until an admin replaces it
 SECRET_CACHE_SECONDS = 300
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 def cloudflare_token(settings: Settings) -> str:
@@ -102,7 +96,7 @@ def build_deployer(
         confirm_served=confirm_served,
         store=store,
         audit=audit,
-        clock=SystemClock(),
+        clock=settings.clock(),
         on_step=on_step or (lambda _message: None),
     )
 

@@ -19,7 +19,7 @@ from mtasts.domain_config import DomainConfig
 from mtasts.dynamo_store import DynamoPolicyStore, DynamoValidationStore
 from mtasts.errors import DnsLookupError, WorkflowError
 from mtasts.promotion import EvidenceSources, WindowResult, evaluate_domain
-from mtasts.promotion_wiring import fleet_rules, utc_now
+from mtasts.promotion_wiring import fleet_rules
 from mtasts.report_ingest import ReportIngester
 from mtasts.report_store import DynamoReportStore
 from mtasts.settings import Settings
@@ -89,7 +89,7 @@ def build_service(settings: Settings) -> DomainService:
         validations=validations,
         resolver=DnsMxResolver(DnsLookup(*settings.nameserver())),
         configs=configs,
-        now=utc_now,
+        now=settings.clock().now,
     )
 
     def evaluate(domain: str) -> WindowResult | None:
@@ -126,7 +126,7 @@ def build_service(settings: Settings) -> DomainService:
         remover=_LazyRemover(settings),
         finish_removal=finish_removal,
         deploy_enforce=deploy_enforce,
-        now=utc_now,
+        now=settings.clock().now,
         fleet_window_days=settings.window_days,
         timing=settings.execution_timing(),
     )
