@@ -45,9 +45,15 @@ class DomainStatus:
     findings: Sequence[Finding] = field(default_factory=tuple)
 
 
-def render_status_page(domains: Sequence[DomainStatus], generated_at: datetime) -> str:
+def render_status_page(
+    domains: Sequence[DomainStatus], generated_at: datetime, next_page: str | None = None
+) -> str:
+    """The page; `next_page` is the link to the fleet's next domains when there are more."""
     sections = "\n".join(_domain_section(d, generated_at) for d in domains)
     generated = escape(f"{len(domains)} domain(s), generated {generated_at:%Y-%m-%d %H:%M UTC}")
+    more = (
+        f'<nav><a rel="next" href="{escape(next_page)}">Next domains</a></nav>' if next_page else ""
+    )
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -62,6 +68,7 @@ def render_status_page(domains: Sequence[DomainStatus], generated_at: datetime) 
 </header>
 <main>
 {sections or '<p class="empty">No managed domains yet.</p>'}
+{more}
 </main>
 </body>
 </html>
@@ -69,7 +76,11 @@ def render_status_page(domains: Sequence[DomainStatus], generated_at: datetime) 
 
 
 def _domain_section(status: DomainStatus, now: datetime) -> str:
-    reason = f'<p class="reason">{escape(status.reason)}</p>' if status.reason else ""
+    reason = (
+        f'<p class="reason reason-{escape(status.state)}">{escape(status.reason)}</p>'
+        if status.reason
+        else ""
+    )
     mode = escape(status.mode)
     return f"""<section class="domain" data-domain="{escape(status.domain)}">
 <h2>{escape(status.domain)} <span class="mode mode-{mode}">{mode}</span>
@@ -160,6 +171,7 @@ h2{margin:0 0 .5rem;font-size:1.2rem}h3{font-size:.95rem;margin:1rem 0 .25rem;co
 .mode{font-size:.8rem;padding:.1rem .5rem;border-radius:999px;color:#fff;background:#6b7280}
 .mode-enforce{background:#16a34a}.mode-testing{background:#f59e0b}.mode-none{background:#9ca3af}
 .state{font-size:.8rem;color:#6b7280;margin-left:.5rem}.reason{margin:.25rem 0;color:#92400e}
+.reason-enforce,.reason-testing,.reason-promoting{color:#374151}
 .legend{font-size:.8rem;color:#6b7280}.key.ok{color:#2563eb}.key.failed{color:#dc2626}
 .findings{border-collapse:collapse;width:100%}.findings td{border-top:1px solid #e5e7eb;
 padding:.3rem .5rem;vertical-align:top}.finding.error td:first-child{color:#dc2626}

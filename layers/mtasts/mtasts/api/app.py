@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.models import APIKey
 
-from mtasts.api import domains, health, reports
+from mtasts.api import dashboard, domains, health, reports
 from mtasts.api.openapi_docs import patch_document
 from mtasts.api.problems import MEDIA_TYPE, Problem, problem, problem_for, validation_problem
 from mtasts.errors import MtaStsError
@@ -54,7 +54,7 @@ def problem_response(document: Problem) -> Response[Any]:
 
 def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
-    for module in (domains, reports, health):
+    for module in (domains, reports, health, dashboard):
         app.include_router(module.router)
     app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=SECURITY)
     _problem_handlers(app)

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from mtasts.api import models
+from mtasts.api.dashboard_view import dashboard_status
 from mtasts.api.views import domain_status, effective_state, report_days, summary, validation
 from mtasts.domain_config import DomainConfig, DomainConfigStore, Lifecycle, RuleOverrides
 from mtasts.domain_names import DomainNameError, canonical_domain
@@ -30,9 +31,14 @@ from mtasts.fleet_validation import ValidationRecord
 from mtasts.policy_state import AuditEntry, PublishedPolicy
 from mtasts.promotion import WindowResult
 from mtasts.report_counts import DayTotals
+from mtasts.status_page import DomainStatus as StatusPageDomain
 
 MAX_PAGE = 100
 MAX_REPORT_DAYS = 366
+# The status page: a month of sessions per domain, and the audit entries its mode band reads.
+DASHBOARD_DAYS = 30
+DASHBOARD_HISTORY = 100
+MAX_DASHBOARD_PAGE = 50
 # Where a domain can be approved or promoted from: it is being observed, or was stopped by it.
 OBSERVING = frozenset(
     {Lifecycle.ONBOARDING, Lifecycle.TESTING, Lifecycle.DEMOTED, Lifecycle.BLOCKED}
@@ -69,6 +75,13 @@ class Remover(Protocol):
     def begin(self, domain: str, request_id: str) -> Any:
         """Publish `mode: none` with a new id; has `records_deletable_at`."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardPage:
+    domains: list[StatusPageDomain]
+    generated_at: datetime
+    next_cursor: str | None
 
 
 @dataclass
@@ -150,6 +163,25 @@ class DomainService:
             message = f"at most {MAX_REPORT_DAYS} days per request"
             raise ApiInputError(message, ({"field": "from", "message": message},))
         return report_days(config.domain, self.reports.days(config.domain, first, last))
+
+    def dashboard(self, limit: int, cursor: str | None) -> DashboardPage:
+        """A page of the fleet as the status page draws it, in domain order."""
+        now = self.now()
+        configs, after = self.configs.page(limit, decode_cursor(cursor))
+        first_day = now.date() - timedelta(days=DASHBOARD_DAYS - 1)
+        statuses = [
+            dashboard_status(
+                config,
+                self.policies.load(config.domain),
+                self.policies.history(config.domain, DASHBOARD_HISTORY),
+                self.reports.days(config.domain, first_day, now.date()),
+                self.validations.latest(config.domain),
+                now.date(),
+                DASHBOARD_DAYS,
+            )
+            for config in configs
+        ]
+        return DashboardPage(statuses, now, encode_cursor(after))
 
     def history(self, name: str, limit: int) -> models.History:
         config = self.get(name)

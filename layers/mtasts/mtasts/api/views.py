@@ -14,17 +14,20 @@ from mtasts.policy_state import PublishedPolicy
 from mtasts.promotion import WindowResult
 from mtasts.report_counts import DayTotals
 
+_HEADING_FOR_ENFORCE = frozenset({Lifecycle.ONBOARDING, Lifecycle.DEMOTED, Lifecycle.BLOCKED})
+
 
 def effective_state(config: DomainConfig, policy: PublishedPolicy | None) -> Lifecycle:
     """The workflow records outcomes (promoted, blocked, ...) on the configuration, but nothing
-    records "testing is now served": a domain still `onboarding` whose testing policy is served
-    and announced is in testing, with its window under way."""
-    if (
-        config.state is Lifecycle.ONBOARDING
-        and policy is not None
-        and policy.mode is Mode.TESTING
-        and policy.announced
-    ):
+    records "testing is now served" or "enforce is being published": a domain still
+    `onboarding` whose testing policy is served and announced is in testing, with its window
+    under way; one on its way to enforce whose policy already is enforce is being promoted (a
+    domain set back to `testing` by a change is not: it is on its way down)."""
+    if policy is None:
+        return config.state
+    if policy.mode is Mode.ENFORCE and config.state in _HEADING_FOR_ENFORCE:
+        return Lifecycle.PROMOTING
+    if config.state is Lifecycle.ONBOARDING and policy.mode is Mode.TESTING and policy.announced:
         return Lifecycle.TESTING
     return config.state
 
