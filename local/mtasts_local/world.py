@@ -151,6 +151,7 @@ class LocalWorld(Service):
         schedule_interval: float | None = None,
         check_contract: bool = False,
         api_key: str | None = None,
+        function_settings: dict[str, str] | None = None,
     ) -> None:
         self.config = config
         self.bind = bind
@@ -163,6 +164,8 @@ class LocalWorld(Service):
         self.schedule_interval = schedule_interval  # None: schedules fire only when asked
         self.check_contract = check_contract
         self.api_key = api_key or new_api_key()
+        # Product settings for every function on top of the world's (the demo's clock, say).
+        self.function_settings = function_settings or {}
         self.addresses = mx_addresses(config, bind, standard_ports)
         self.pki = LocalPki()
         self.sink = MailSink()
@@ -241,7 +244,7 @@ class LocalWorld(Service):
             LambdaRunner(
                 endpoint_url=moto.endpoint_url,
                 mode=self.invoke_mode,
-                world_environment=self.function_environment(),
+                world_environment={**self.function_environment(), **self.function_settings},
             )
         )
         runner.register_all(stack.function_code())
