@@ -81,9 +81,12 @@ build: $(VENV_SAM)/.installed
 bench: $(VENV_BENCH)/.installed
 	$(VENV_BENCH)/bin/python -m benchmarks.report_parsing
 
+# The whole lifecycle on the local world, a day every few seconds; exits 1 unless every outcome
+# it promises is reached (tests/e2e runs the same scenario). DEMO_ARGS="--seconds-per-day 10"
+# slows it down on a busy machine.
 .PHONY: demo
 demo: venv
-	@echo "make demo is not built yet (the parts it drives are: see README). Try: .venv/bin/mtasts local up"; exit 1
+	$(BIN)/python -m mtasts_local.demo $(DEMO_ARGS)
 
 .PHONY: fmt
 fmt: venv

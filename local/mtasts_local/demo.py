@@ -41,7 +41,6 @@ WINDOW_DAYS: Final = 3
 MESSAGES_PER_DAY: Final = 4  # per sender and domain
 STEPS_PER_DAY: Final = 4
 SECONDS_PER_DAY: Final = 6.0
-START_HOUR: Final = 8
 MAX_DAYS: Final = 14
 BACKUP_MX: Final = ("moving.example", "mx2.moving.example", 20)
 # The fleet's rules as a template parameter: the world's three senders mail a few messages a day,
@@ -73,13 +72,16 @@ class DemoResult:
 
 def run_demo(settings: DemoSettings, out: TextIO) -> DemoResult:
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    # The calendar starts this morning, so day 0 has a working day in it.
-    start = datetime.now(UTC).replace(hour=START_HOUR, minute=0, second=0, microsecond=0)
+    # Day 0 starts at midnight UTC today; the world takes a few simulated hours to come up.
+    start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     clock = CompressedClock.from_now(start, settings.seconds_per_day)
     timeline = Timeline(out, clock, start)
-    with _functions_log(settings.state_dir / LOG_FILE), _world(settings, clock) as world:
+    out.write(_intro(settings))
+    log = settings.state_dir / LOG_FILE
+    with _functions_log(log), _world(settings, clock) as world:
         from mtasts_local.demo_fleet import DemoFleet  # imports the SDKs the world needs
 
+        timeline.event("world", f"ready: API at {world.api.url}; the functions log to {log}")
         fleet = DemoFleet(world, clock, timeline, WINDOW_DAYS, MESSAGES_PER_DAY, BACKUP_MX)
         try:
             fleet.onboard()
@@ -92,6 +94,18 @@ def run_demo(settings: DemoSettings, out: TextIO) -> DemoResult:
     problems = [problem for view in views.values() for problem in expected_outcomes(view)]
     days = (clock.now() - start) / timedelta(days=1)
     return DemoResult(views, problems, page, days, timeline.lines)
+
+
+def _intro(settings: DemoSettings) -> str:
+    return (
+        "MTA-STS autopilot demo on the local world: moto running template.yaml and the real\n"
+        "state machine, the Cloudflare stand-in, DNS, HTTPS and SMTP servers, three senders.\n"
+        f"A day passes every {settings.seconds_per_day:g} s; observation windows are "
+        f"{WINDOW_DAYS} days.\n"
+        "Expected: hosted/selfhosted/moving.example in enforce; expired.example held in testing\n"
+        "(its MX certificate has expired); a backup MX added to moving.example healed into its\n"
+        "policy under a new id.\n\n"
+    )
 
 
 def _live(fleet: Any, clock: CompressedClock, settings: DemoSettings) -> None:
@@ -172,7 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_demo(DemoSettings(args.seconds_per_day, args.state_dir), out)
     from mtasts_local.demo_timeline import print_summary
 
-    print_summary(out, result.views, result.problems, result.status_page, result.days)
+    page = result.status_page.resolve() if result.status_page else None
+    print_summary(out, result.views, result.problems, page, result.days)
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -62,6 +62,7 @@ class AppliedPolicy:
     domain: str
     lines: tuple[str, ...] = ()
     mx_patterns: tuple[str, ...] = ()
+    enforce: bool = False  # failures withhold the message (mode enforce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,8 @@ class _CachedPolicy:
 
     def applied(self, domain: str) -> AppliedPolicy:
         lines = tuple(line for line in self.text.splitlines() if line)
-        return AppliedPolicy("sts", domain, lines, self.policy.mx)
+        enforce = self.policy.mode is Mode.ENFORCE
+        return AppliedPolicy("sts", domain, lines, self.policy.mx, enforce)
 
 
 class _RoutedSmtp(smtplib.SMTP):
@@ -180,14 +182,14 @@ class SendingMta:
         self, domain: str, cached: _CachedPolicy | None, message: EmailMessage
     ) -> list[Session]:
         applied = cached.applied(domain) if cached else AppliedPolicy(NO_POLICY, domain)
-        enforce = cached is not None and cached.policy.mode is Mode.ENFORCE
+        enforce = applied.enforce
         sessions: list[Session] = []
         for mx_host in self.mx_hosts(domain):
             covered = cached is None or any(mx_matches(p, mx_host) for p in cached.policy.mx)
             if enforce and not covered:
                 sessions.append(self._refused(applied, mx_host))
                 continue
-            session = self._attempt(applied, mx_host, message, deliver_anyway=not enforce)
+            session = self._attempt(applied, mx_host, message)
             if session is None:
                 continue  # unreachable: not a TLS failure, nothing to report
             if not covered:
@@ -210,9 +212,14 @@ class SendingMta:
         )
 
     def _attempt(
-        self, applied: AppliedPolicy, mx_host: str, message: EmailMessage, deliver_anyway: bool
+        self, applied: AppliedPolicy, mx_host: str, message: EmailMessage
     ) -> Session | None:
+        """One SMTP session. Under a policy the certificate is checked and a failure reported,
+        and only `enforce` withholds the message; without one TLS is opportunistic, as it is for
+        every sender without MTA-STS: no certificate check."""
         day = self.clock().date()
+        strict = applied.policy_type != NO_POLICY
+        deliver_anyway = not applied.enforce
         try:
             with _RoutedSmtp(self.network.smtp, mx_host, self.submitter) as smtp:
                 assert smtp.sock is not None  # connected by the constructor
@@ -224,8 +231,9 @@ class SendingMta:
                     return Session(
                         day, applied, mx_host, receiving, sending, "starttls-not-supported"
                     )
+                context = self._strict_context() if strict else _unverified_context()
                 try:
-                    smtp.starttls(context=self._strict_context())
+                    smtp.starttls(context=context)
                 except ssl.SSLCertVerificationError as error:
                     result = _RESULT_TYPES.get(error.verify_code, "validation-failure")
                     if deliver_anyway:

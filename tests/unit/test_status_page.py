@@ -77,3 +77,9 @@ def test_each_domain_has_its_mode_timeline_sessions_chart_and_findings() -> None
 
 def test_an_empty_fleet_says_so() -> None:
     assert "No managed domains yet." in render_status_page([], NOW)
+
+
+def test_a_next_page_link_is_given_only_when_there_are_more_domains() -> None:
+    assert 'rel="next"' not in page()
+    more = render_status_page([], NOW, next_page='?limit=20&cursor=a"b')
+    assert '<a rel="next" href="?limit=20&amp;cursor=a&quot;b">' in more
