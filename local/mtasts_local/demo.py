@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import Any, Final, TextIO
 
 from mtasts.clock import CompressedClock
-from mtasts_local.config import load_world
+from mtasts_local.config import WorldConfigError, load_world
+from mtasts_local.demo_api import DemoError
 from mtasts_local.demo_outcome import DomainView, expected_outcomes
 from mtasts_local.demo_timeline import Timeline
 from mtasts_local.endpoints import DEFAULT_STATE_DIR
-from mtasts_local.world import LocalWorld
+from mtasts_local.world import LocalWorld, LocalWorldError
 
 EXIT_OK, EXIT_FAILED = 0, 1
 WINDOW_DAYS: Final = 3
@@ -183,7 +184,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 2 <= args.seconds_per_day <= 600:
         parser.error("--seconds-per-day must be between 2 and 600")
     out = _terminal()
-    result = run_demo(DemoSettings(args.seconds_per_day, args.state_dir), out)
+    try:
+        result = run_demo(DemoSettings(args.seconds_per_day, args.state_dir), out)
+    except (DemoError, LocalWorldError, WorldConfigError, OSError) as error:
+        out.write(f"\nThe demo could not run: {error}\n")
+        return EXIT_FAILED
     from mtasts_local.demo_timeline import print_summary
 
     page = result.status_page.resolve() if result.status_page else None

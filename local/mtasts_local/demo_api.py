@@ -11,7 +11,11 @@ import httpx
 TIMEOUT: Final = 60.0
 
 
-class DemoApiError(Exception):
+class DemoError(Exception):
+    """The demo cannot go on: the world or the API did something it cannot work with."""
+
+
+class DemoApiError(DemoError):
     """The API answered something other than what the call expects."""
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from mtasts.clock import CompressedClock
+from mtasts.tlsrpt_record import select_tlsrpt_record
 from mtasts_local.cloudflare.state import DnsRecord
-from mtasts_local.demo_api import TicketingClient
+from mtasts_local.demo_api import DemoError, TicketingClient
 from mtasts_local.demo_outcome import DomainView, expected_outcomes, observe_domain
 from mtasts_local.demo_timeline import Timeline, describe_entry, describe_reports
 from mtasts_local.senders import SendingMta, WorldNetwork
@@ -158,7 +159,8 @@ class DemoFleet:
             return
         self._mx_changed_from = self.api.status(domain)["policy_id"]
         zone = self.world.cloudflare.zone_for(domain)
-        assert zone is not None, domain
+        if zone is None:
+            raise DemoError(f"{domain} is in no zone of the world's Cloudflare account")
         self.world.cloudflare.put_record(
             DnsRecord(uuid.uuid4().hex, zone.id, zone.name, "MX", domain, host, priority=preference)
         )
@@ -198,8 +200,7 @@ class DemoFleet:
 
 
 def _mailto(records: Sequence[str]) -> list[str]:
-    from mtasts.tlsrpt_record import select_tlsrpt_record
-
+    """The `mailto:` addresses of the domain's one `v=TLSRPTv1` record (RFC 8460 §3)."""
     record = select_tlsrpt_record(records).value
     if record is None:
         return []
