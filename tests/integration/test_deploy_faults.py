@@ -16,6 +16,7 @@ from pathlib import Path
 import cloudflare._base_client
 import pytest
 
+from mtasts.clock import SystemClock
 from mtasts.cloudflare_client import make_client
 from mtasts.cloudflare_dns import CloudflareDns
 from mtasts.cloudflare_pages import CloudflarePagesHost
@@ -25,7 +26,6 @@ from mtasts.errors import MtaStsError
 from mtasts.file_store import FilePolicyStore
 from mtasts.policy import Mode, build_policy
 from mtasts.policy_fetch import HttpsPolicyFetcher, wait_until_served
-from mtasts.clock import SystemClock
 from mtasts_local.cloudflare.faults import ANY_OPERATION, FaultKind, FaultRule
 from mtasts_local.world import LocalWorld
 

@@ -1,9 +1,12 @@
 """Telling people what the promotion workflow did: one notification per event, with a paragraph a
 person can read in a ticket and the evidence behind it, recorded on the domain (audit entry and
-lifecycle state) and then published (SNS for people, EventBridge for systems).
+lifecycle state) and then published (SNS for people, EventBridge for systems); last, for a domain
+onboarded with a `callback_url`, POSTed there signed (`mtasts.callbacks`).
 
 Recorded first, published second: a retry after a failed publish may publish twice, never lose
-the record. Pure orchestration over ports.
+the record. The callback comes after both, and its failure is recorded, never raised: a
+receiver that is down must not fail the workflow or make Step Functions retry the task. Pure
+orchestration over ports.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from mtasts.callbacks import CallbackOutcome, delivery_id
 from mtasts.domain_config import DomainConfig, Lifecycle
 from mtasts.domain_names import DomainName
 from mtasts.policy_state import AuditEntry, AuditLog
@@ -76,6 +80,12 @@ class ConfigStore(Protocol):
     def save(self, config: DomainConfig) -> DomainConfig: ...
 
 
+class Callbacks(Protocol):
+    """`callbacks.CallbackSender`: signs, delivers with retries, never raises."""
+
+    def deliver(self, url: str, event: str, body: bytes, delivery: str) -> CallbackOutcome: ...
+
+
 def notify(
     event: Mapping[str, Any],
     sinks: Sequence[NotificationSink],
@@ -108,6 +118,47 @@ def notify(
     for sink in sinks:
         sink.publish(notification)
     return notification
+
+
+def call_back(
+    notification: Notification,
+    configs: ConfigStore,
+    audit: AuditLog,
+    callbacks: Callbacks,
+    now: Callable[[], datetime],
+) -> CallbackOutcome | None:
+    """POST the notification to the domain's `callback_url`, if it has one, and record how that
+    went on the domain's audit trail; None when there is nowhere to call back."""
+    config = configs.get(notification.domain)
+    if config is None or config.callback_url is None:
+        return None
+    delivery = delivery_id(
+        notification.domain, notification.kind.value, notification.request_id, notification.evidence
+    )
+    body = notification.model_dump_json().encode()
+    outcome = callbacks.deliver(str(config.callback_url), notification.kind.value, body, delivery)
+    audit.append(
+        AuditEntry(
+            domain=notification.domain,
+            action="callback-delivered" if outcome.delivered else "callback-failed",
+            before=None,
+            after={"detail": outcome.detail(), **_outcome_fields(outcome)},
+            at=now(),
+            request_id=notification.request_id,
+        )
+    )
+    return outcome
+
+
+def _outcome_fields(outcome: CallbackOutcome) -> dict[str, Any]:
+    return {
+        "url": outcome.url,
+        "event": outcome.event,
+        "delivery_id": outcome.delivery_id,
+        "attempts": outcome.attempts,
+        "status": outcome.status,
+        "error": outcome.error,
+    }
 
 
 def _move_lifecycle(configs: ConfigStore, notification: Notification) -> None:

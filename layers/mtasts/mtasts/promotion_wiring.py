@@ -157,7 +157,10 @@ class HttpxCallbackTransport:
 
         from mtasts.policy_fetch import trust_context
 
-        self._context = self._context or trust_context(self._ca_bundle)
+        try:
+            self._context = self._context or trust_context(self._ca_bundle)
+        except OSError as error:  # ssl.SSLError too: a broken CA_BUNDLE must not fail the task
+            return CallbackResponse(None, error=f"cannot load the CA bundle: {error}")
         try:
             with (
                 httpx.Client(verify=self._context, trust_env=False, timeout=timeout) as client,

@@ -20,6 +20,8 @@ from mtasts.policy_state import AuditLog, PolicyStateStore
 from mtasts.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
     from mtasts.config_store import DynamoDomainConfigStore
     from mtasts.dynamo_store import DynamoPolicyStore
 
@@ -32,17 +34,25 @@ def cloudflare_token(settings: Settings) -> str:
     if settings.cloudflare_api_token is not None:
         return settings.cloudflare_api_token.get_secret_value()
     settings.require("cloudflare_token_secret")
-    from aws_lambda_powertools.utilities import parameters  # only Lambdas pay for this import
-
-    token = str(
-        parameters.get_secret(str(settings.cloudflare_token_secret), max_age=SECRET_CACHE_SECONDS)
-    )
+    provider = _secrets_provider(settings.aws_endpoint_url)
+    token = str(provider.get(str(settings.cloudflare_token_secret), max_age=SECRET_CACHE_SECONDS))
     if token.strip() in ("", TOKEN_PLACEHOLDER):
         raise SettingsError(
             f"the secret {settings.cloudflare_token_secret} still holds the placeholder; put the "
             "Cloudflare API token into it"
         )
     return token.strip()
+
+
+@functools.cache
+def _secrets_provider(endpoint_url: str | None) -> SecretsProvider:
+    """One caching provider per endpoint, on the product's own client: Powertools' default
+    provider would keep the client (and so the endpoint) of the first call in the process."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider  # Lambdas only
+
+    from mtasts.aws_clients import aws_client
+
+    return SecretsProvider(boto3_client=aws_client("secretsmanager", endpoint_url))
 
 
 def dynamo_store(settings: Settings) -> DynamoPolicyStore:

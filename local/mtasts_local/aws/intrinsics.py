@@ -1,14 +1,18 @@
 """The CloudFormation intrinsic functions a transformed SAM template needs, resolved locally.
 
 Supported: `Ref` (parameters, pseudo parameters, resources), `Fn::GetAtt`, `Fn::Sub` (both
-forms, `${!Literal}` escapes) and `Fn::Join`. Anything else is a `TemplateError`, so a template
-that starts using `Fn::If` fails loudly here rather than creating something half-resolved.
+forms, `${!Literal}` escapes) and `Fn::Join`. Conditions (`Fn::Equals`, `Fn::Not`, `Fn::And`,
+`Fn::Or`, `Condition`) and what hangs on them (a resource's or output's `Condition`, `Fn::If`)
+are settled once for the whole template by `apply_conditions`, before anything is planned, as
+CloudFormation settles them before it creates anything; `resolve` never meets them. Anything
+else is a `TemplateError`, so a template that starts using another function fails loudly here
+rather than creating something half-resolved.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, Protocol
 
 from mtasts_local.aws.errors import TemplateError
@@ -57,6 +61,11 @@ def _intrinsic(name: str, argument: Any, scope: Scope) -> Any:
         return _sub(argument, scope)
     if name == "Fn::Join":
         return _join(argument, scope)
+    if name == "Fn::If":
+        raise TemplateError(
+            "Fn::If is settled for the whole template by apply_conditions before anything is "
+            f"resolved; this value still holds one: {argument!r}"
+        )
     raise TemplateError(f"{name} is not supported by the local world's resolver")
 
 
@@ -136,3 +145,79 @@ def _references_of(key: str, argument: Any) -> set[str]:
         names = {m.group(1).split(".", 1)[0] for m in _SUB_NAME.finditer(text)}
         return {n for n in names if not n.startswith("!") and n not in variables}
     return set()
+
+
+# --- conditions ----------------------------------------------------------------------------------
+
+_MAX_OPERANDS: Final = 10  # Fn::And and Fn::Or take 2 to 10 conditions
+
+
+def evaluate_conditions(conditions: Mapping[str, Any], scope: Scope) -> dict[str, bool]:
+    """Every condition's value. `scope` answers parameters and pseudo parameters; a condition
+    cannot depend on a resource, since CloudFormation decides them before creating any."""
+    values: dict[str, bool] = {}
+
+    def condition(name: str, seen: tuple[str, ...]) -> bool:
+        if name in values:
+            return values[name]
+        if name in seen:
+            raise TemplateError(f"condition {name} depends on itself: {' -> '.join(seen)}")
+        if name not in conditions:
+            raise TemplateError(f"condition {name} is not declared in Conditions")
+        values[name] = _truth(conditions[name], scope, lambda n: condition(n, (*seen, name)))
+        return values[name]
+
+    for name in conditions:
+        condition(name, ())
+    return values
+
+
+def _truth(expression: Any, scope: Scope, condition: Callable[[str], bool]) -> bool:
+    if not (isinstance(expression, dict) and len(expression) == 1):
+        raise TemplateError(f"a condition must be one condition function, got {expression!r}")
+    [(name, argument)] = expression.items()
+    if name == "Condition":
+        return condition(_string(name, argument))
+    if name == "Fn::Equals":
+        if not (isinstance(argument, list) and len(argument) == 2):
+            raise TemplateError(f"Fn::Equals expects [value, value], got {argument!r}")
+        left, right = (_comparable(resolve(value, scope)) for value in argument)
+        return left == right
+    if name == "Fn::Not":
+        if not (isinstance(argument, list) and len(argument) == 1):
+            raise TemplateError(f"Fn::Not expects [condition], got {argument!r}")
+        return not _truth(argument[0], scope, condition)
+    if name in ("Fn::And", "Fn::Or"):
+        if not (isinstance(argument, list) and 2 <= len(argument) <= _MAX_OPERANDS):
+            raise TemplateError(f"{name} expects 2 to {_MAX_OPERANDS} conditions, got {argument!r}")
+        truths = [_truth(operand, scope, condition) for operand in argument]
+        return all(truths) if name == "Fn::And" else any(truths)
+    raise TemplateError(f"{name} is not a condition function")
+
+
+def _comparable(value: Any) -> str:
+    # CloudFormation compares as strings: a Number parameter "5" equals a YAML 5, "true" a true.
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def choose_branches(value: Any, conditions: Mapping[str, bool]) -> Any:
+    """`value` with every `Fn::If` replaced by the branch its condition picks (which may be
+    `Ref: AWS::NoValue`, left for `resolve` to remove)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and "Fn::If" in value:
+            return choose_branches(_branch(value["Fn::If"], conditions), conditions)
+        return {key: choose_branches(item, conditions) for key, item in value.items()}
+    if isinstance(value, list):
+        return [choose_branches(item, conditions) for item in value]
+    return value
+
+
+def _branch(argument: Any, conditions: Mapping[str, bool]) -> Any:
+    if not (isinstance(argument, list) and len(argument) == 3 and isinstance(argument[0], str)):
+        raise TemplateError(f"Fn::If expects [condition, if true, if false], got {argument!r}")
+    name, when_true, when_false = argument
+    if name not in conditions:
+        raise TemplateError(f"Fn::If names condition {name}, which Conditions does not declare")
+    return when_true if conditions[name] else when_false

@@ -6,7 +6,8 @@ is aws-sam-translator, the library behind `AWS::Serverless-2016-10-31`, given a 
 loader that lists none, so nothing asks IAM. Local paths (CodeUri, ContentUri, DefinitionUri)
 are swapped for S3 placeholders before the transform, as `sam package` would, and mapped back
 afterwards: functions run from their CodeUri, layers are put on the path from their ContentUri,
-state machine definitions are read from their DefinitionUri.
+state machine definitions are read from their DefinitionUri. Conditions are evaluated from the
+parameters and applied to the transformed template (`apply_conditions`) before it is planned.
 
 Resource types are created by `resources.CREATORS`; the types the world does not create are
 named, each with its reason, in `resources.UNMODELLED`. A type in neither is an error.
@@ -37,7 +38,13 @@ from samtranslator.utils.py27hash_fix import (
 from mtasts_local.aws import ACCOUNT_ID, DEFAULT_REGION
 from mtasts_local.aws.errors import TemplateError, UnknownResourceTypeError
 from mtasts_local.aws.handlers import FunctionCode
-from mtasts_local.aws.intrinsics import NO_VALUE, references, resolve
+from mtasts_local.aws.intrinsics import (
+    NO_VALUE,
+    choose_branches,
+    evaluate_conditions,
+    references,
+    resolve,
+)
 from mtasts_local.aws.resources import CREATORS, UNMODELLED, PlannedResource, Provisioned
 from mtasts_local.aws.session import fake_session
 
@@ -52,6 +59,7 @@ __all__ = [
     "NoManagedPolicies",
     "SkippedResource",
     "StackPlan",
+    "apply_conditions",
     "creation_order",
     "deploy",
     "load_sam_template",
@@ -98,23 +106,27 @@ class StackPlan:
     skipped: tuple[SkippedResource, ...]
     artifacts: Mapping[str, Path]  # placeholder S3 key -> the local path the template named
     layers: Mapping[str, Path]  # LayerVersion logical id -> directory to put on sys.path
-    cloudformation: Mapping[str, Any] = field(repr=False)
+    cloudformation: Mapping[str, Any] = field(repr=False)  # conditions applied
+    conditions: Mapping[str, bool] = field(default_factory=dict)
 
     def pseudo_parameters(self) -> dict[str, Any]:
-        stack_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{self.account_id}/{self.stack_name}")
-        return {
-            "AWS::AccountId": self.account_id,
-            "AWS::Region": self.region,
-            "AWS::Partition": "aws",
-            "AWS::URLSuffix": "amazonaws.com",
-            "AWS::StackName": self.stack_name,
-            "AWS::StackId": (
-                f"arn:aws:cloudformation:{self.region}:{self.account_id}:"
-                f"stack/{self.stack_name}/{stack_id}"
-            ),
-            "AWS::NotificationARNs": [],
-            "AWS::NoValue": NO_VALUE,
-        }
+        return pseudo_parameters(self.stack_name, self.region, self.account_id)
+
+
+def pseudo_parameters(stack_name: str, region: str, account_id: str) -> dict[str, Any]:
+    stack_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{account_id}/{stack_name}")
+    return {
+        "AWS::AccountId": account_id,
+        "AWS::Region": region,
+        "AWS::Partition": "aws",
+        "AWS::URLSuffix": "amazonaws.com",
+        "AWS::StackName": stack_name,
+        "AWS::StackId": (
+            f"arn:aws:cloudformation:{region}:{account_id}:stack/{stack_name}/{stack_id}"
+        ),
+        "AWS::NotificationARNs": [],
+        "AWS::NoValue": NO_VALUE,
+    }
 
 
 def read_template(
@@ -129,7 +141,10 @@ def read_template(
     sam = load_sam_template(path)
     values = parameter_values(sam, parameters or {})
     packaged, artifacts = _as_packaged(sam, path.parent)
-    cloudformation = to_cloudformation(packaged, values, region)
+    transformed = to_cloudformation(packaged, values, region)
+    known = _Known({**values, **pseudo_parameters(stack_name, region, account_id)})
+    conditions = evaluate_conditions(transformed.get("Conditions", {}), known)
+    cloudformation = apply_conditions(transformed, conditions)
     planned, skipped = _classify(cloudformation.get("Resources", {}))
     return StackPlan(
         stack_name=stack_name,
@@ -141,7 +156,61 @@ def read_template(
         artifacts=artifacts,
         layers=_layer_dirs(cloudformation.get("Resources", {}), artifacts),
         cloudformation=cloudformation,
+        conditions=conditions,
     )
+
+
+class _Known:
+    """What a condition may refer to: parameters and pseudo parameters (`intrinsics.Scope`)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self._values = values
+
+    def ref(self, name: str) -> Any:
+        if name not in self._values:
+            raise TemplateError(f"a condition refers to {name}; only parameters are known then")
+        return self._values[name]
+
+    def get_att(self, logical_id: str, attribute: str) -> Any:
+        raise TemplateError(f"a condition refers to {logical_id}.{attribute}; only parameters are")
+
+
+def apply_conditions(
+    cloudformation: Mapping[str, Any], conditions: Mapping[str, bool]
+) -> dict[str, Any]:
+    """The template as CloudFormation creates it: resources and outputs whose condition is
+    false left out, every `Fn::If` settled. A reference to a left-out resource (outside an
+    `Fn::If` branch not taken) is an error, as it is for CloudFormation."""
+    applied = dict(cloudformation)
+    left_out: dict[str, str] = {}  # logical id -> the false condition
+    for section in ("Resources", "Outputs"):
+        kept: dict[str, Any] = {}
+        for name, entry in cloudformation.get(section, {}).items():
+            condition = entry.get("Condition")
+            if condition is not None and condition not in conditions:
+                raise TemplateError(f"{name}: condition {condition} is not declared in Conditions")
+            if condition is not None and not conditions[condition]:
+                if section == "Resources":
+                    left_out[name] = condition
+                continue
+            settled = {k: v for k, v in entry.items() if k != "Condition"}
+            kept[name] = choose_branches(settled, conditions)
+        applied[section] = kept
+    _refuse_references_to(left_out, applied)
+    return applied
+
+
+def _refuse_references_to(left_out: Mapping[str, str], template: Mapping[str, Any]) -> None:
+    owners = [
+        (lid, r.get("Properties", {}), r.get("DependsOn", []))
+        for lid, r in template["Resources"].items()
+    ]
+    owners += [(f"Outputs.{name}", o.get("Value"), []) for name, o in template["Outputs"].items()]
+    for owner, value, depends_on in owners:
+        named = references(value) | set([depends_on] if isinstance(depends_on, str) else depends_on)
+        if missing := sorted(named & set(left_out)):
+            because = ", ".join(f"{m} (condition {left_out[m]})" for m in missing)
+            raise TemplateError(f"{owner} refers to what its condition leaves out: {because}")
 
 
 def load_sam_template(path: Path) -> dict[str, Any]:
@@ -229,8 +298,6 @@ def _classify(
         kind = resource["Type"]
         if kind in UNMODELLED:
             skipped.append(SkippedResource(logical_id, kind, UNMODELLED[kind]))
-        elif "Condition" in resource:
-            raise TemplateError(f"{logical_id}: resource conditions are not supported locally")
         elif kind in CREATORS:
             properties = resource.get("Properties", {})
             explicit = resource.get("DependsOn", [])

@@ -1,12 +1,13 @@
 """The REST API routes of a template, read from what API Gateway itself receives: each
-`AWS::ApiGateway::RestApi`'s OpenAPI `Body` as the SAM transform wrote it, so SAM's own merging
-of `Events` of type `Api`, the Api's `Auth` (`ApiKeyRequired` default) and `Globals` is the
-one that decides which method needs a key.
+`AWS::ApiGateway::RestApi`'s OpenAPI `Body` as the SAM transform wrote it, with the template's
+conditions applied, so SAM's own merging of `Events` of type `Api`, the Api's `Auth` or
+`DefinitionBody` and `Globals`, and CloudFormation's `Fn::If`, decide which method needs what.
 
 A method needs an API key when its `security` names a definition of type `apiKey` in the
-`x-api-key` header. Other authorizers (IAM, Cognito, Lambda) are not enforced locally.
-Matching follows API Gateway: a literal path part beats `{param}`, which beats `{proxy+}`; a
-method beats `ANY`.
+`x-api-key` header, and a SigV4 signature (IAM auth) when it names one whose
+`x-amazon-apigateway-authtype` is `awsSigv4` (what SAM writes for `AWS_IAM`). Other authorizers
+(Cognito, Lambda) are not enforced locally. Matching follows API Gateway: a literal path part
+beats `{param}`, which beats `{proxy+}`; a method beats `ANY`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ApiRoute:
     api_key_required: bool
     api_id: str
     stage: str
+    iam_required: bool = False  # SigV4-signed by a principal the world knows
 
     def match(self, path: str) -> dict[str, str] | None:
         """The path parameters when `path` is this route's resource, else None."""
@@ -74,6 +76,7 @@ def _split(path: str) -> list[str]:
 class ApiDefinition:
     routes: tuple[ApiRoute, ...]
     binary_media_types: tuple[str, ...] = ()
+    region: str = "us-east-1"  # what a SigV4 credential scope must name
 
     def find(self, method: str, path: str) -> tuple[ApiRoute, dict[str, str]] | None:
         """The most specific route for this request, with its path parameters."""
@@ -115,14 +118,14 @@ def api_definition(view: StackView) -> ApiDefinition:
         media = [*properties.get("BinaryMediaTypes", []), *body.get(_BINARY_KEY, [])]
         binary += [m.replace("~1", "/") for m in media]
     _refuse_duplicates(routes)
-    return ApiDefinition(tuple(routes), tuple(dict.fromkeys(binary)))
+    return ApiDefinition(tuple(routes), tuple(dict.fromkeys(binary)), view.region)
 
 
 _BINARY_KEY: Final = "x-amazon-apigateway-binary-media-types"
 
 
 def _routes(body: Mapping[str, Any], api_id: str, stage: str) -> list[ApiRoute]:
-    key_schemes = _api_key_schemes(body)
+    key_schemes, iam_schemes = _api_key_schemes(body), _sigv4_schemes(body)
     routes = []
     for resource, operations in body.get("paths", {}).items():
         for key, operation in operations.items():
@@ -131,26 +134,47 @@ def _routes(body: Mapping[str, Any], api_id: str, stage: str) -> list[ApiRoute]:
             found = _FUNCTION_IN_URI.search(uri)
             if method is None or found is None:
                 continue  # not a method, or not a Lambda proxy integration
-            required = any(
-                name in key_schemes
+            named = {
+                name
                 for requirement in operation.get("security", body.get("security", []))
                 for name in requirement
+            }
+            routes.append(
+                ApiRoute(
+                    resource,
+                    method,
+                    found["arn"],
+                    bool(named & key_schemes),
+                    api_id,
+                    stage,
+                    iam_required=bool(named & iam_schemes),
+                )
             )
-            routes.append(ApiRoute(resource, method, found["arn"], required, api_id, stage))
     return routes
 
 
-def _api_key_schemes(body: Mapping[str, Any]) -> set[str]:
-    definitions = {
+def _security_schemes(body: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {
         **body.get("securityDefinitions", {}),
         **body.get("components", {}).get("securitySchemes", {}),
     }
+
+
+def _api_key_schemes(body: Mapping[str, Any]) -> set[str]:
     return {
         name
-        for name, scheme in definitions.items()
+        for name, scheme in _security_schemes(body).items()
         if scheme.get("type") == "apiKey"
         and str(scheme.get("name", "")).lower() == "x-api-key"
         and scheme.get("in") == "header"
+    }
+
+
+def _sigv4_schemes(body: Mapping[str, Any]) -> set[str]:
+    return {
+        name
+        for name, scheme in _security_schemes(body).items()
+        if str(scheme.get("x-amazon-apigateway-authtype", "")).lower() == "awssigv4"
     }
 
 

@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from mtasts.api.context import domain_service
+from mtasts.api.openapi_docs import responses
 from mtasts.api.service import MAX_DASHBOARD_PAGE
 from mtasts.status_page import render_status_page
 
@@ -28,7 +29,10 @@ HEADERS = {
 @router.get(
     "/dashboard",
     summary="The status page: mode over time, daily sessions and findings per domain (HTML)",
-    responses={200: {"description": "The status page", "content": {"text/html": {}}}},
+    responses={
+        **responses(200, None, "The status page"),
+        200: {"description": "The status page", "content": {"text/html": {}}},
+    },
     tags=["dashboard"],
 )
 def dashboard(

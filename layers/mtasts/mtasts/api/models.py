@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    UrlConstraints,
+)
 
 from mtasts.domain_config import Lifecycle
 from mtasts.domain_names import DomainName
@@ -25,6 +33,15 @@ RuaUri = Annotated[
     StringConstraints(min_length=8, max_length=512, pattern=r"^(mailto:[^\s,;!]+|https://\S+)$"),
 ]
 EnforceMaxAge = Annotated[int, Field(ge=86_400, le=MAX_AGE_LIMIT)]
+# Where signed status callbacks go: https only, since the body is signed, not encrypted.
+CallbackUrl = Annotated[
+    HttpUrl,
+    UrlConstraints(allowed_schemes=["https"], max_length=2048, host_required=True),
+    Field(
+        description="https URL that receives signed status changes (README, Callbacks).",
+        json_schema_extra={"pattern": "^https://"},
+    ),
+]
 WindowDays = Annotated[int, Field(ge=1, le=365)]
 Approval = Literal["auto", "manual"]
 
@@ -45,7 +62,7 @@ class OnboardRequest(_Request):
     window_days: WindowDays | None = None
     approval: Approval = "auto"
     enforce_max_age: EnforceMaxAge | None = None
-    callback_url: HttpUrl | None = None
+    callback_url: CallbackUrl | None = None
 
 
 class ChangeRequest(_Request):
@@ -59,7 +76,7 @@ class ChangeRequest(_Request):
     window_days: WindowDays | None = None
     approval: Approval | None = None
     auto_promote: bool | None = None
-    callback_url: HttpUrl | None = None
+    callback_url: CallbackUrl | None = None
 
 
 class PromoteRequest(_Request):
