@@ -5,10 +5,14 @@ would be open, and fails here), and the usage plan and its key exist only with A
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from mtasts.api.app import openapi_json
+from mtasts.api.handler import app
+from mtasts.settings import ApiAuth
 from mtasts_local.aws.template import StackPlan, read_template
 
 OPEN = {("/reports", "post"), ("/health", "get")}
@@ -87,3 +91,24 @@ def test_the_integrations_do_not_call_lambda_with_the_callers_credentials() -> N
     # would then need lambda:InvokeFunction); the function's resource policy is enough.
     for operation in methods(api_body(plan("AWS_IAM"))).values():
         assert "credentials" not in operation["x-amazon-apigateway-integration"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "scheme", "other"), [("API_KEY", "apiKey", "sigv4"), ("AWS_IAM", "sigv4", "apiKey")]
+)
+def test_the_served_openapi_document_names_the_scheme_the_gateway_enforces(
+    mode: ApiAuth, scheme: str, other: str
+) -> None:
+    document = json.loads(openapi_json(app(), mode))  # the process's one resolver
+
+    assert set(document["components"]["securitySchemes"]) == {scheme}
+    assert document["security"] == [{scheme: []}]
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert ("403" in operation["responses"]) is (path not in ("/reports", "/health"))
+
+
+def test_the_function_is_told_which_scheme_the_stack_uses() -> None:
+    resources = plan("AWS_IAM").cloudformation["Resources"]
+    variables = resources["ApiFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["API_AUTH"] == {"Ref": "ApiAuth"}

@@ -4,6 +4,7 @@ starts (never at import time), with a clear error naming every bad or missing va
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 from pydantic import (
     BaseModel,
@@ -18,6 +19,7 @@ from pydantic import (
 from mtasts.clock import Clock, clock_from_spec
 from mtasts.errors import MtaStsError
 
+ApiAuth = Literal["API_KEY", "AWS_IAM"]
 DEFAULT_TESTING_MAX_AGE = 86_400
 DEFAULT_ENFORCE_MAX_AGE = 604_800
 
@@ -85,6 +87,7 @@ class Settings(BaseModel):
     callback_budget_seconds: float = Field(15.0, alias="CALLBACK_BUDGET_SECONDS", gt=0, le=60)
     # The API: the workflow it starts and stops, where retried requests are remembered, and
     # (tests and the demo only) the waits its executions use instead of the definition's.
+    api_auth: ApiAuth = Field("API_KEY", alias="API_AUTH")  # the template's ApiAuth
     promotion_state_machine_arn: str | None = Field(None, alias="PROMOTION_STATE_MACHINE_ARN")
     removal_state_machine_arn: str | None = Field(None, alias="REMOVAL_STATE_MACHINE_ARN")
     idempotency_table: str | None = Field(None, alias="IDEMPOTENCY_TABLE")

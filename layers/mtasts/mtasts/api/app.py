@@ -15,23 +15,40 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from aws_lambda_powertools.event_handler.openapi.models import APIKey
 
 from mtasts.api import dashboard, domains, health, reports
+from mtasts.api.context import AUTH
 from mtasts.api.openapi_docs import patch_document
 from mtasts.api.problems import MEDIA_TYPE, Problem, problem, problem_for, validation_problem
 from mtasts.errors import MtaStsError
 from mtasts.observability import logger
+from mtasts.settings import ApiAuth
 
 TITLE = "MTA-STS autopilot API"
 VERSION = "1.0.0"
-SECURITY: dict[str, Any] = {
-    "apiKey": APIKey.model_validate({"type": "apiKey", "in": "header", "name": "x-api-key"})
+# How callers authenticate, as the template's `ApiAuth` parameter chose: the document says the
+# same as API Gateway enforces (AWS's own OpenAPI extension names the SigV4 scheme).
+SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
+    "API_KEY": {
+        "apiKey": APIKey.model_validate({"type": "apiKey", "in": "header", "name": "x-api-key"})
+    },
+    "AWS_IAM": {
+        "sigv4": APIKey.model_validate(
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "AWS Signature Version 4 for service execute-api",
+                "x-amazon-apigateway-authtype": "awsSigv4",
+            }
+        )
+    },
 }
 
 
-# Open as RFC 8460 §5.4 expects of /reports; every other route needs the key.
+# Open as RFC 8460 §5.4 expects of /reports; every other route needs credentials.
 OPEN = frozenset({"/health", "/reports"})
-# API Gateway itself answers a missing or wrong key, before the function runs.
+# API Gateway itself answers missing or wrong credentials, before the function runs.
 GATEWAY_403 = {
-    "description": "Missing or wrong x-api-key (answered by API Gateway)",
+    "description": "Missing or wrong credentials (answered by API Gateway)",
     "content": {
         "application/json": {
             "schema": {
@@ -53,22 +70,33 @@ def problem_response(document: Problem) -> Response[Any]:
 
 
 def build_app() -> APIGatewayRestResolver:
+    """The resolver. Build it once per process: the routers are module singletons, and
+    including them into a second resolver takes them (and their context) away from the first."""
     app = APIGatewayRestResolver(enable_validation=True)
     for module in (domains, reports, health, dashboard):
         app.include_router(module.router)
-    app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=SECURITY)
+    # Swagger UI offers both ways in; /openapi.json names the one this stack enforces.
+    both = {
+        name: scheme for schemes in SECURITY_SCHEMES.values() for name, scheme in schemes.items()
+    }
+    app.enable_swagger(path="/docs", title=TITLE, version=VERSION, security_schemes=both)
     _problem_handlers(app)
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi() -> Response[Any]:
-        return Response(status_code=200, content_type="application/json", body=openapi_json(app))
+        body = openapi_json(app, app.context.get(AUTH, "API_KEY"))
+        return Response(status_code=200, content_type="application/json", body=body)
 
     return app
 
 
-def openapi_json(app: APIGatewayRestResolver) -> str:
+def openapi_json(app: APIGatewayRestResolver, auth: ApiAuth = "API_KEY") -> str:
+    schemes = SECURITY_SCHEMES[auth]
     text = app.get_openapi_json_schema(
-        title=TITLE, version=VERSION, security_schemes=SECURITY, security=[{"apiKey": []}]
+        title=TITLE,
+        version=VERSION,
+        security_schemes=schemes,
+        security=[{name: []} for name in schemes],
     )
     document = patch_document(json.loads(text))
     for path, operations in document["paths"].items():

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 SERVICE = "domain_service"
 INGESTER = "report_ingester"
+AUTH = "api_auth"  # the template's ApiAuth: which scheme the OpenAPI document names
 
 
 def domain_service(router: APIGatewayRouter) -> DomainService:

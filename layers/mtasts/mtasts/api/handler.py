@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from mtasts.api.app import build_app
-from mtasts.api.context import INGESTER, SERVICE
+from mtasts.api.context import AUTH, INGESTER, SERVICE
 from mtasts.api.problems import MEDIA_TYPE, Problem, problem
 from mtasts.api.wiring import build_report_ingester, build_service
 from mtasts.aws_clients import aws_client
@@ -60,6 +60,7 @@ def handle_request(
         **{
             SERVICE: functools.cache(lambda: build_service(settings)),
             INGESTER: functools.cache(lambda: build_report_ingester(settings)),
+            AUTH: settings.api_auth,
         }
     )
     key = idempotency_key(event)
