@@ -109,8 +109,7 @@ class DemoFleet:
         for report in reports:
             for address in _mailto(sender.txt(f"_smtp._tls.{report.domain}")):
                 delivery = self.world.ses.deliver(report_mail(reporter, report, address), [address])
-                outcomes = delivery.payload or []
-                counted.append((report, bool(outcomes and outcomes[0].get("counted"))))
+                counted.append((report, _counted(delivery.function_error, delivery.payload)))
         self.timeline.event("reports", describe_reports(reporter.organization, counted))
 
     def _validate_once_a_day(self, today: date) -> None:
@@ -205,6 +204,13 @@ def _mailto(records: Sequence[str]) -> list[str]:
     if record is None:
         return []
     return [uri.removeprefix("mailto:") for uri in record.rua if uri.startswith("mailto:")]
+
+
+def _counted(function_error: str | None, payload: Any) -> bool:
+    """Whether the ingest function counted the report (its answer: one outcome per report)."""
+    if function_error is not None or not isinstance(payload, list) or not payload:
+        return False
+    return all(isinstance(outcome, dict) and outcome.get("counted") for outcome in payload)
 
 
 def _at(entry: dict[str, Any]) -> datetime:
