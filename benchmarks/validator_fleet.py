@@ -6,14 +6,19 @@ DNS queries and TLS handshakes done by the most direct code possible, measured i
 Each domain `dNNNN.bench.test` has `_mta-sts` and `_smtp._tls` TXT records, two MX hosts of its
 own (`mx1.dNNNN.bench.test`, `mx2...`, so the validator's per-run MX dedup does not shrink the
 work) and a Pages site serving a valid policy on `mta-sts.dNNNN.bench.test`. The world (DNS,
-HTTPS and SMTP servers) runs in a child process, so the client's CPU time is its own; a few
+HTTPS and SMTP servers) runs in a child process, so the client's CPU time is its own and the
+world's is measured apart (the world reports it over the pipe); a few
 `LocalMxServer(any_name=True)` instances stand in for every MX host name, each name with its own
-certificate.
+certificate. With `--latency-ms`, a second set of the same servers holds every connection (and
+every DNS answer) that long before serving it (their `latency` setting): a world that far away,
+without a proxy copying every byte in the world's process.
 
 Targets (exit status 1 when one is missed, 2 when the benchmark cannot run or a verdict or
 floor session is not clean): validator >= 50 % of the floor's domains/s; with `--latency-ms`
 added per connection (and per DNS query), the fleet within 10x one domain's time; peak RSS of
-the client process <= 300 MB.
+the client process <= 300 MB. The report also says what the CPU alone allows: the client's and
+the world's CPU per domain, the least wall time they need on this machine's cores, and the
+cores the latency target would need.
 """
 
 from __future__ import annotations
@@ -23,12 +28,10 @@ import asyncio
 import multiprocessing
 import os
 import resource
-import socket
 import ssl
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -70,14 +73,14 @@ class Targets:
 class WorldEndpoints:
     ca_bundle: str
     direct: Targets
-    proxied: Targets | None  # the same through proxies that add latency
+    far: Targets | None  # the same world's servers, each adding latency
 
-    def targets(self, proxied: bool) -> Targets:
-        if not proxied:
+    def targets(self, far: bool) -> Targets:
+        if not far:
             return self.direct
-        if self.proxied is None:
-            raise BenchmarkError("the world has no latency proxies")
-        return self.proxied
+        if self.far is None:
+            raise BenchmarkError("the world has no servers with latency")
+        return self.far
 
 
 class IndexedState(CloudflareState):
@@ -172,166 +175,58 @@ def _site(state: IndexedState, zone: Zone, domain: str, policy: bytes, headers: 
     state.add_project(project)
 
 
-class _DelayedTcp:
-    """A TCP proxy that holds each new connection for `delay` before connecting it through:
-    the client's first bytes (ClientHello, or the wait for the SMTP banner) arrive late."""
-
-    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
-        self.upstream = upstream
-        self.delay = delay
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await asyncio.sleep(self.delay)
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        except OSError:
-            writer.close()
-            return
-        await asyncio.gather(_pipe(reader, up_writer, writer), _pipe(up_reader, writer, up_writer))
-
-
-async def _pipe(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, other: asyncio.StreamWriter
-) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except OSError:
-        pass
-    finally:
-        writer.close()
-        other.close()
-
-
-class _DelayedUdp(asyncio.DatagramProtocol):
-    """A UDP proxy for DNS that forwards each query `delay` late; replies go straight back,
-    matched to their query by message id and question."""
-
-    def __init__(self, upstream: tuple[str, int], delay: float) -> None:
-        self.upstream = upstream
-        self.delay = delay
-        self.pending: dict[bytes, tuple[str, int]] = {}
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        assert self.transport is not None
-        key = _query_key(data)
-        if addr == self.upstream:
-            client = self.pending.pop(key, None)
-            if client is not None:
-                self.transport.sendto(data, client)
-            return
-        self.pending[key] = addr
-        asyncio.get_running_loop().call_later(
-            self.delay, self.transport.sendto, data, self.upstream
-        )
-
-
-def _query_key(message: bytes) -> bytes:
-    """The id and the question section (a reply repeats both)."""
-    end = 12
-    while end < len(message) and message[end]:
-        end += message[end] + 1
-    return message[:2] + message[12 : end + 5]
-
-
-class _Proxies:
-    """The latency proxies, on an event loop of their own thread."""
-
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="latency-proxies")
-        self.thread.start()
-
-    def tcp(self, upstream: tuple[str, int]) -> tuple[str, int]:
-        async def start() -> tuple[str, int]:
-            proxy = _DelayedTcp(upstream, self.delay)
-            server = await asyncio.start_server(proxy.handle, "127.0.0.1", 0, backlog=4096)
-            return "127.0.0.1", server.sockets[0].getsockname()[1]
-
-        return asyncio.run_coroutine_threadsafe(start(), self.loop).result()
-
-    def udp(self, upstream: tuple[str, int]) -> tuple[str, int]:
-        async def start() -> tuple[str, int]:
-            transport, _ = await self.loop.create_datagram_endpoint(
-                lambda: _DelayedUdp(upstream, self.delay), local_addr=("127.0.0.1", 0)
-            )
-            sock = transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER)
-            address: tuple[str, int] = transport.get_extra_info("sockname")
-            return address
-
-        return asyncio.run_coroutine_threadsafe(start(), self.loop).result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join()
-
-
-UDP_BUFFER = 4 * 1024 * 1024
-
-
-def _roomy_udp_buffer(server: Any) -> None:
-    """A burst of a few hundred queries overflows Linux's default 208 KiB receive buffer (the
-    kernel drops them, and a dropped query costs the whole timeout); a real resolver sizes its
-    buffers for bursts, so the world's DNS server gets 4 MiB (rmem_max permitting)."""
-    servers = server._servers  # the (UDP, TCP) pair of the running LocalDnsServer
-    servers[0].socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_BUFFER)
-
-
 def serve_world(
     connection: Connection, domains: int, mx_servers: int, delay: float, shared_mx: bool
 ) -> None:
     """The child process: start the world, send its endpoints, serve until told to stop."""
-    from mtasts_local.config import MxBehaviour
-    from mtasts_local.dns_server import LocalDnsServer
-    from mtasts_local.https_server import LocalHttpsServer
     from mtasts_local.pki import LocalPki
-    from mtasts_local.smtp_server import LocalMxServer, MailSink
 
     stoppers: list[Callable[[], None]] = []
     try:
         pki, state = LocalPki(), IndexedState("bench-account", "bench-token")
         hosts = populate(state, domain_names(domains), shared_mx)
         bundle = pki.write_ca_bundle(Path(tempfile.mkdtemp(prefix="bench-")) / "ca.pem")
-        https = LocalHttpsServer(state, pki, socket_timeout=TIMEOUT).start()
-        stoppers.append(https.stop)
-        dns = LocalDnsServer(state, edge_address="127.0.0.1").start()
-        stoppers.append(dns.stop)
-        _roomy_udp_buffer(dns)
-        sink = MailSink()
-        servers = []
-        for number in range(mx_servers):
-            server = LocalMxServer(
-                f"mx{number}.bench.test", MxBehaviour.OK, pki, sink, any_name=True
-            ).start()
-            stoppers.append(server.stop)
-            servers.append(("127.0.0.1", server.port))
-        smtp = {host: servers[i % len(servers)] for i, host in enumerate(hosts)}
-        direct = Targets(("127.0.0.1", dns.port), ("127.0.0.1", https.port), smtp)
-        proxied = None
-        if delay > 0:
-            proxies = _Proxies(delay)
-            stoppers.append(proxies.stop)
-            by_server = {s: proxies.tcp(s) for s in servers}
-            proxied = Targets(
-                proxies.udp(direct.dns),
-                proxies.tcp(direct.https),
-                {host: by_server[s] for host, s in smtp.items()},
-            )
-        connection.send(WorldEndpoints(str(bundle), direct, proxied))
-        connection.recv()
+        direct = _servers(state, pki, hosts, mx_servers, 0.0, stoppers)
+        far = _servers(state, pki, hosts, mx_servers, delay, stoppers) if delay > 0 else None
+        connection.send(WorldEndpoints(str(bundle), direct, far))
+        while connection.recv() == "cpu":
+            connection.send(process_cpu())
     except Exception as error:  # the parent reports it; a traceback here would be lost
         connection.send(f"{type(error).__name__}: {error}")
     finally:
         for stop in reversed(stoppers):
             stop()
+
+
+def _servers(
+    state: IndexedState,
+    pki: Any,
+    hosts: Sequence[str],
+    mx_servers: int,
+    latency: float,
+    stoppers: list[Callable[[], None]],
+) -> Targets:
+    """One DNS server, one HTTPS edge and `mx_servers` SMTP servers over the same state, each
+    holding every connection (and DNS answer) `latency` seconds: a world that far away."""
+    from mtasts_local.config import MxBehaviour
+    from mtasts_local.dns_server import LocalDnsServer
+    from mtasts_local.https_server import LocalHttpsServer
+    from mtasts_local.smtp_server import LocalMxServer, MailSink
+
+    https = LocalHttpsServer(state, pki, socket_timeout=TIMEOUT, latency=latency).start()
+    stoppers.append(https.stop)
+    dns = LocalDnsServer(state, edge_address="127.0.0.1", latency=latency).start()
+    stoppers.append(dns.stop)
+    sink = MailSink()
+    servers = []
+    for number in range(mx_servers):
+        server = LocalMxServer(
+            f"mx{number}.bench.test", MxBehaviour.OK, pki, sink, any_name=True, latency=latency
+        ).start()
+        stoppers.append(server.stop)
+        servers.append(("127.0.0.1", server.port))
+    smtp = {host: servers[i % len(servers)] for i, host in enumerate(hosts)}
+    return Targets(("127.0.0.1", dns.port), ("127.0.0.1", https.port), smtp)
 
 
 # --- the floor ------------------------------------------------------------------------------------
@@ -440,21 +335,52 @@ async def _closed(writer: asyncio.StreamWriter) -> None:
 @dataclass(frozen=True, slots=True)
 class Timing:
     wall: float
-    cpu: float  # the client process's CPU seconds (all its threads)
+    cpu: float  # the client process's CPU seconds (all its threads, user and system)
+    world_cpu: float = 0.0  # the world process's, over the same run
+
+
+def process_cpu() -> float:
+    """This process's CPU seconds so far, user and system, every thread."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class WorldCpu:
+    """Asks the world process for its CPU time, so a run's figures include the servers'."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    def __call__(self) -> float:
+        self._connection.send("cpu")
+        seconds: float = self._connection.recv()
+        return seconds
+
+
+_WORLD_CPU: WorldCpu | None = None
+
+
+def watch_world_cpu(connection: Connection) -> None:
+    global _WORLD_CPU
+    _WORLD_CPU = WorldCpu(connection)
+
+
+def world_cpu() -> float:
+    return _WORLD_CPU() if _WORLD_CPU is not None else 0.0
 
 
 def domain_names(count: int) -> list[str]:
     return [f"d{i:04d}.bench.test" for i in range(1, count + 1)]
 
 
-async def validator_run(endpoints: WorldEndpoints, domains: Sequence[str], proxied: bool) -> Timing:
+async def validator_run(endpoints: WorldEndpoints, domains: Sequence[str], far: bool) -> Timing:
     """The validator as the validate Lambda builds it (default concurrency limits)."""
     from mtasts.dns_lookup import AsyncDnsLookup
     from mtasts.policy_fetch import AsyncHttpsPolicyFetcher
     from mtasts.smtp_probe import strict_client_context
     from mtasts.validator import Validator
 
-    targets = endpoints.targets(proxied)
+    targets = endpoints.targets(far)
     async with AsyncHttpsPolicyFetcher(
         ca_bundle=endpoints.ca_bundle,
         connect_to={"*": targets.https},
@@ -467,9 +393,10 @@ async def validator_run(endpoints: WorldEndpoints, domains: Sequence[str], proxi
             smtp_connect_to=targets.smtp,
             smtp_timeout=TIMEOUT,
         )
-        started, cpu = time.perf_counter(), time.process_time()
+        world, cpu, started = world_cpu(), process_cpu(), time.perf_counter()
         verdicts = await validator.validate(domains)
-        timing = Timing(time.perf_counter() - started, time.process_time() - cpu)
+        wall = time.perf_counter() - started
+        timing = Timing(wall, process_cpu() - cpu, world_cpu() - world)
     unclean = [v for v in verdicts if v.findings or v.policy is None]
     if unclean:
         first = unclean[0]
@@ -477,10 +404,11 @@ async def validator_run(endpoints: WorldEndpoints, domains: Sequence[str], proxi
     return timing
 
 
-async def floor_timed(endpoints: WorldEndpoints, domains: Sequence[str], proxied: bool) -> Timing:
-    started, cpu = time.perf_counter(), time.process_time()
-    await floor_run(endpoints.targets(proxied), endpoints.ca_bundle, domains, TIMEOUT)
-    return Timing(time.perf_counter() - started, time.process_time() - cpu)
+async def floor_timed(endpoints: WorldEndpoints, domains: Sequence[str], far: bool) -> Timing:
+    world, cpu, started = world_cpu(), process_cpu(), time.perf_counter()
+    await floor_run(endpoints.targets(far), endpoints.ca_bundle, domains, TIMEOUT)
+    wall = time.perf_counter() - started
+    return Timing(wall, process_cpu() - cpu, world_cpu() - world)
 
 
 class BenchmarkError(Exception):
@@ -499,7 +427,7 @@ class Figures:
     rss_after_validator_mb: float = 0.0
     peak_rss_mb: float = 0.0
     one_domain: list[float] | None = None
-    fleet_latency: float | None = None
+    fleet_latency: list[Timing] | None = None
 
     def rate(self, timings: list[Timing], cpu: bool = False) -> float:
         return self.domains / statistics.median(t.cpu if cpu else t.wall for t in timings)
@@ -533,21 +461,30 @@ def timed_rounds(endpoints: WorldEndpoints, domains: Sequence[str], rounds: int)
     return figures
 
 
-def latency_runs(endpoints: WorldEndpoints, domains: Sequence[str], figures: Figures) -> None:
+def latency_runs(
+    endpoints: WorldEndpoints, domains: Sequence[str], figures: Figures, rounds: int
+) -> None:
+    asyncio.run(floor_timed(endpoints, domains, True))  # these servers' certificate caches
     singles = []
     for domain in domains[-5:]:
         singles.append(asyncio.run(validator_run(endpoints, [domain], True)).wall)
     figures.one_domain = singles
     print("  one domain alone: " + ", ".join(f"{s:.3f}" for s in singles) + " s")
-    figures.fleet_latency = asyncio.run(validator_run(endpoints, domains, True)).wall
-    print(f"  {len(domains)} domains: {figures.fleet_latency:.2f} s")
+    figures.fleet_latency = []
+    for number in range(1, rounds + 1):
+        timing = asyncio.run(validator_run(endpoints, domains, True))
+        figures.fleet_latency.append(timing)
+        print(
+            f"  round {number}, {len(domains)} domains: {timing.wall:.2f} s wall, "
+            f"{timing.cpu:.2f} s client CPU, {timing.world_cpu:.2f} s world CPU"
+        )
     # The control: if the floor cannot do it either, the machine (CPU), not the validator's
     # concurrency, is what limits the fleet run.
     one = asyncio.run(floor_timed(endpoints, domains[-1:], True)).wall
     fleet = asyncio.run(floor_timed(endpoints, domains, True))
     print(
         f"  floor, the control: one domain {one:.3f} s, {len(domains)} domains {fleet.wall:.2f} s "
-        f"= {fleet.wall / one:.1f}x"
+        f"= {fleet.wall / one:.1f}x ({fleet.cpu:.2f} s client CPU, {fleet.world_cpu:.2f} s world)"
     )
 
 
@@ -571,26 +508,48 @@ def report(figures: Figures, latency_ms: float) -> bool:
             figures.peak_rss_mb <= RSS_TARGET_MB,
         ),
     ]
-    if figures.one_domain and figures.fleet_latency is not None:
+    if figures.one_domain and figures.fleet_latency:
         one = statistics.median(figures.one_domain)
-        factor = figures.fleet_latency / one
+        fleet = median_timing(figures.fleet_latency)
+        factor = fleet.wall / one
         checks.append(
             (
                 f"+{latency_ms:g} ms per connection: {figures.domains} domains in "
-                f"{figures.fleet_latency:.2f} s = {factor:.1f}x one domain ({one:.3f} s) "
+                f"{fleet.wall:.2f} s = {factor:.1f}x one domain ({one:.3f} s) "
                 f"<= {LATENCY_FACTOR_TARGET:g}x",
                 factor <= LATENCY_FACTOR_TARGET,
             )
         )
-        added = figures.fleet_latency - statistics.median(t.wall for t in figures.validator)
-        print(
-            f"latency added to the fleet run over the run without it: {added:.2f} s "
-            f"= {added / one:.1f}x one domain (for reading the figure above; not a target)"
-        )
+        cpu_bound(figures.domains, fleet, one)
     print()
     for text, met in checks:
         print(f"  [{'met' if met else 'MISSED'}] {text}")
     return all(met for _, met in checks)
+
+
+def median_timing(timings: Sequence[Timing]) -> Timing:
+    """The run with the median wall time (its CPU figures are that run's)."""
+    ordered = sorted(timings, key=lambda t: t.wall)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def cpu_bound(domains: int, fleet: Timing, one: float) -> None:
+    """What the CPU alone allows: the client's event loop is one thread, so the run takes at
+    least its CPU time; client and world together take at least their CPU time spread over
+    every core. The latency target needs both under `LATENCY_FACTOR_TARGET` one-domain times."""
+    cores = os.cpu_count() or 1
+    total = fleet.cpu + fleet.world_cpu
+    floor = max(fleet.cpu, total / cores)
+    budget = LATENCY_FACTOR_TARGET * one
+    print(
+        f"CPU per domain in the +latency fleet run: client {1000 * fleet.cpu / domains:.2f} ms, "
+        f"world {1000 * fleet.world_cpu / domains:.2f} ms"
+    )
+    print(
+        f"CPU-bound least wall time on {cores} cores: {floor:.2f} s = {floor / one:.1f}x one "
+        f"domain; {LATENCY_FACTOR_TARGET:g}x ({budget:.2f} s) needs {total / budget:.1f} cores "
+        f"in all, the client's share on {fleet.cpu / budget:.1f} of them"
+    )
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -615,12 +574,62 @@ def start_world(args: argparse.Namespace) -> tuple[Any, Connection, WorldEndpoin
     return process, parent, message
 
 
+async def part_run(endpoints: WorldEndpoints, domains: Sequence[str], part: str) -> Timing:
+    """One kind of probe alone over every domain, as the validator makes it (its limits)."""
+    from mtasts.dns_lookup import AsyncDnsLookup
+    from mtasts.policy_fetch import AsyncHttpsPolicyFetcher
+    from mtasts.smtp_probe import probe_mx, strict_client_context
+    from mtasts.validator import DEFAULT_CONCURRENCY
+
+    targets = endpoints.direct
+    limit = asyncio.Semaphore(DEFAULT_CONCURRENCY)
+
+    async def bounded(probe: Awaitable[object]) -> object:
+        async with limit:
+            return await probe
+
+    world, cpu, started = world_cpu(), process_cpu(), time.perf_counter()
+    if part == "dns":
+        lookup = AsyncDnsLookup(*targets.dns, timeout=TIMEOUT)
+        names = [n for d in domains for n in (f"_mta-sts.{d}", f"_smtp._tls.{d}")]
+        await asyncio.gather(*(bounded(lookup.txt(n)) for n in names))
+        await asyncio.gather(*(bounded(lookup.mx(d)) for d in domains))
+    elif part == "fetch":
+        async with AsyncHttpsPolicyFetcher(
+            ca_bundle=endpoints.ca_bundle, connect_to={"*": targets.https}, timeout=TIMEOUT
+        ) as fetcher:
+            await asyncio.gather(*(bounded(fetcher.fetch(d)) for d in domains))
+    else:
+        context = strict_client_context(endpoints.ca_bundle)
+        hosts = [h for d in domains for h in mx_names(d, False)]
+        probes = (probe_mx(h, context, connect_to=targets.smtp, timeout=TIMEOUT) for h in hosts)
+        await asyncio.gather(*(bounded(p) for p in probes))
+    wall = time.perf_counter() - started
+    return Timing(wall, process_cpu() - cpu, world_cpu() - world)
+
+
+def breakdown(endpoints: WorldEndpoints, domains: Sequence[str], rounds: int) -> None:
+    """Where the CPU goes: each kind of probe alone, client and world, per domain (medians)."""
+    print("CPU per domain by part (each alone over every domain; median of the rounds):")
+    for part, what in (
+        ("dns", "3 DNS lookups"),
+        ("fetch", "the policy fetch"),
+        ("smtp", "2 MX probes"),
+    ):
+        timings = [asyncio.run(part_run(endpoints, domains, part)) for _ in range(rounds)]
+        client = statistics.median(t.cpu for t in timings) * 1000 / len(domains)
+        world = statistics.median(t.world_cpu for t in timings) * 1000 / len(domains)
+        print(f"  {what:17} client {client:5.2f} ms   world {world:5.2f} ms")
+
+
 def measure(args: argparse.Namespace, endpoints: WorldEndpoints) -> Figures:
     domains = domain_names(args.domains)
     figures = timed_rounds(endpoints, domains, args.rounds)
+    if args.breakdown:
+        breakdown(endpoints, domains, args.rounds)
     if args.latency_ms > 0:
         print(f"latency: +{args.latency_ms:g} ms per connection and per DNS query")
-        latency_runs(endpoints, domains, figures)
+        latency_runs(endpoints, domains, figures, args.rounds)
     figures.peak_rss_mb = peak_rss_mb()
     return figures
 
@@ -631,6 +640,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-ms", type=float, default=100.0, help="0 skips the latency run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--mx-servers", type=int, default=2, help="LocalMxServer instances")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also each kind of probe alone: CPU per part"
+    )
     parser.add_argument(
         "--shared-mx", action="store_true", help="every domain uses the same two MX host names"
     )
@@ -652,6 +664,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         print(f"world ready in {time.perf_counter() - started:.1f} s")
+        watch_world_cpu(connection)
         figures = measure(args, endpoints)
     except BenchmarkError as error:
         print(f"validator_fleet: {error}", file=sys.stderr)

@@ -8,13 +8,14 @@ metrics per domain; returns the run's summary.
 from __future__ import annotations
 
 import os
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from mtasts.observability import logger, tracer
 from mtasts.settings import load_settings
 from mtasts.targeted_validation import run_validation
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 
 @logger.inject_lambda_context

@@ -27,7 +27,8 @@ import re
 import socket
 import socketserver
 import threading
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
@@ -69,6 +70,7 @@ CLASSIC_UDP_SIZE = 512  # RFC 1035, for clients without EDNS
 EDNS_UDP_SIZE = 1232  # what this server accepts and advertises (the DNS Flag Day 2020 figure)
 TCP_IDLE_TIMEOUT = 10.0  # RFC 7766 §6.2.3: close idle connections after seconds, not minutes
 TXT_STRING_MAX = 255
+UDP_RECEIVE_BUFFER = 4 * 1024 * 1024
 
 _QUOTED_STRINGS = re.compile(r'\s*"((?:[^"\\]|\\.)*)"\s*', re.DOTALL)
 _ESCAPE = re.compile(rb"\\(\d{3}|.)", re.DOTALL)
@@ -373,8 +375,50 @@ class _UdpHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         data, sock = self.request
         reply = self.server.authority.answer_wire(data, udp=True)
-        if reply is not None:
+        if reply is None:
+            return
+        if self.server.delayed is not None:
+            self.server.delayed.send(sock, reply, self.client_address)
+        else:
             sock.sendto(reply, self.client_address)
+
+
+class _DelayedReplies:
+    """Sends each UDP reply `latency` seconds after its query came, from one thread: every
+    reply waits as long, so the first queued is always the first due."""
+
+    def __init__(self, latency: float) -> None:
+        self._latency = latency
+        self._queue: deque[tuple[float, socket.socket, bytes, Any]] = deque()
+        self._ready = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="dns-delayed-replies")
+        self._thread.start()
+
+    def send(self, sock: socket.socket, reply: bytes, address: Any) -> None:
+        with self._ready:
+            self._queue.append((time.monotonic() + self._latency, sock, reply, address))
+            self._ready.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._stopped:
+                    self._ready.wait()
+                if self._stopped:
+                    return
+                due, sock, reply, address = self._queue.popleft()
+            time.sleep(max(0.0, due - time.monotonic()))
+            try:
+                sock.sendto(reply, address)
+            except OSError:  # the server closed its socket: it is stopping
+                return
+
+    def stop(self) -> None:
+        with self._ready:
+            self._stopped = True
+            self._ready.notify()
+        self._thread.join()
 
 
 class _TcpHandler(socketserver.BaseRequestHandler):
@@ -388,6 +432,8 @@ class _TcpHandler(socketserver.BaseRequestHandler):
             reply = self.server.authority.answer_wire(query, udp=False)
             if reply is None:
                 return
+            if self.server.latency > 0:
+                time.sleep(self.server.latency)
             self.request.sendall(len(reply).to_bytes(2, "big") + reply)
 
 
@@ -411,10 +457,28 @@ def _receive_exactly(sock: socket.socket, size: int) -> bytes | None:
 
 class _UdpServer(socketserver.UDPServer):
     # Queries are answered from memory, so one thread does them all, in order.
-    def __init__(self, address: tuple[str, int], authority: Authority) -> None:
+    def __init__(
+        self, address: tuple[str, int], authority: Authority, latency: float = 0.0
+    ) -> None:
         self.address_family = _family(address[0])
         self.authority = authority
-        super().__init__(address, _UdpHandler)
+        self.delayed = _DelayedReplies(latency) if latency > 0 else None
+        try:
+            super().__init__(address, _UdpHandler)
+        except BaseException:
+            self.stop_delayed()
+            raise
+
+    def server_bind(self) -> None:
+        # A burst of a few hundred queries (the validator's) overflows Linux's default 208 KiB
+        # receive buffer, and each dropped query costs its client a retry; a name server sizes
+        # its buffer for bursts (the kernel caps this at net.core.rmem_max).
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RECEIVE_BUFFER)
+        super().server_bind()
+
+    def stop_delayed(self) -> None:
+        if self.delayed is not None:
+            self.delayed.stop()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         _log.warning("DNS query from %s failed", client_address, exc_info=True)
@@ -424,11 +488,19 @@ class _TcpServer(LiveConnections, socketserver.ThreadingTCPServer):
     daemon_threads = False
     block_on_close = True  # server_close() joins every connection's thread
     allow_reuse_address = True  # a restarted world can listen again despite TIME_WAIT
+    request_queue_size = 1024  # not socketserver's 5: a burst of truncated answers retries here
 
-    def __init__(self, address: tuple[str, int], authority: Authority, idle_timeout: float) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        authority: Authority,
+        idle_timeout: float,
+        latency: float = 0.0,
+    ) -> None:
         self.address_family = _family(address[0])
         self.authority = authority
         self.idle_timeout = idle_timeout
+        self.latency = latency
         self._track_connections()
         super().__init__(address, _TcpHandler)
 
@@ -454,7 +526,13 @@ class LocalDnsServer(Service):
         port: int = 0,
         *,
         tcp_idle_timeout: float = TCP_IDLE_TIMEOUT,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: send each answer this many seconds late, as a client far away sees a
+        name server (the validator benchmark)."""
+        if latency < 0:
+            raise ValueError("latency must not be negative")
+        self.latency = latency
         self.authority = Authority(state, edge_address, extra_records)
         self.host = host
         self.tcp_idle_timeout = tcp_idle_timeout
@@ -485,9 +563,11 @@ class LocalDnsServer(Service):
             udp = self._listen(_UdpServer, self._requested_port)
             try:
                 address = (self.host, udp.server_address[1])
-                return udp, _TcpServer(address, self.authority, self.tcp_idle_timeout)
+                tcp = _TcpServer(address, self.authority, self.tcp_idle_timeout, self.latency)
+                return udp, tcp
             except OSError as error:
                 udp.server_close()
+                udp.stop_delayed()
                 last_error = error  # the UDP port's TCP twin is taken: try another port
         raise DnsServerError(
             f"cannot listen on TCP {self.host}:{self._requested_port}: {last_error}"
@@ -495,7 +575,7 @@ class LocalDnsServer(Service):
 
     def _listen(self, kind: type[_UdpServer], port: int) -> _UdpServer:
         try:
-            return kind((self.host, port), self.authority)
+            return kind((self.host, port), self.authority, self.latency)
         except OSError as error:
             raise DnsServerError(f"cannot listen on UDP {self.host}:{port}: {error}") from error
 
@@ -512,6 +592,7 @@ class LocalDnsServer(Service):
         udp, tcp = servers
         tcp.close_live_connections()
         tcp.server_close()
+        udp.stop_delayed()
         udp.server_close()
 
     @property

@@ -20,27 +20,30 @@ fallback), else a plain 404. Left out: ETags and conditional requests, compressi
 Every connection is TLS (1.2+); the certificate is for the SNI name, from the local CA, unless a
 `*-cert` behaviour says otherwise. The Host header names the site (a client without one gets
 the SNI name); a Host that differs from the SNI name gets 421, as a CDN refuses domain fronting.
-Each response closes its connection, so no idle keep-alive connection holds a thread.
+Each response closes its connection; one asyncio event loop, on a thread of its own, serves
+them all. Methods other than GET and HEAD get 405 when Pages knows them, else 501.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
-import socketserver
 import ssl
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from email.utils import formatdate
 from enum import StrEnum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from mtasts_local.cloudflare.state import Asset, CloudflareState, ServedSite, canonical
 from mtasts_local.pages_headers import parse_headers_file
 from mtasts_local.pki import CertKind, LocalPki
-from mtasts_local.service import LiveConnections, Service
+from mtasts_local.service import Service
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ WRONG_CONTENT_TYPE = "text/html; charset=utf-8"
 HUGE_BODY_SIZE = 65 * 1024  # over RFC 8461's suggested 64 KiB cap on a policy
 SLOW_CHUNK_SIZE = 8  # bytes per dribble
 SOCKET_TIMEOUT = 10.0  # default: how long a handshake or a request may stall
+LISTEN_BACKLOG = 1024
 DEFAULT_CERT_NAMES = ("localhost",)  # for a client that sends no SNI (plus the bound address)
 
 
@@ -265,113 +269,224 @@ class _Certificates:
 
 # --- HTTP over TLS -------------------------------------------------------------------------------
 
+MAX_REQUEST_HEAD = 64 * 1024  # request line and headers, as http.server allows
+SERVED_METHODS = frozenset({"GET", "HEAD"})
+REFUSED_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE", "OPTIONS"})  # 405, not 501
 
-class _EdgeServer(LiveConnections, ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True  # server_close() joins every connection's thread
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    target: str
+    host: str | None  # the Host header's host name, without the port
+
+
+class _BadRequest(Exception):
+    """The request cannot be read as HTTP/1.x."""
+
+
+class _Edge:
+    """The edge's sockets, on an asyncio event loop of their own thread: one coroutine per
+    connection (a thread each, as http.server has it, made a burst of a few hundred fetches
+    cost the world more CPU than the fetches themselves), TLS by asyncio, one request per
+    connection."""
 
     def __init__(
         self,
-        address: tuple[str, int],
+        listener: socket.socket,
         state: CloudflareState,
         certificates: _Certificates,
         behaviours: _Behaviours,
+        *,
         slow_interval: float,
         socket_timeout: float,
+        latency: float,
     ) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         self.state = state
         self.certificates = certificates
         self.behaviours = behaviours
         self.slow_interval = slow_interval
         self.socket_timeout = socket_timeout
-        self.stopping = threading.Event()
-        self._track_connections()
-        super().__init__(address, _EdgeHandler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind asks the resolver for the host's FQDN; nothing here needs it.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        connection, address = self.socket.accept()
-        # The handshake happens in the connection's own thread (finish_request): a client that
-        # stalls it must not hold up accepting others.
-        tls = self.certificates.default_context.wrap_socket(
-            connection, server_side=True, do_handshake_on_connect=False
+        self.latency = latency
+        self.port = int(listener.getsockname()[1])
+        self._listener = listener
+        self._loop = asyncio.new_event_loop()
+        self._connections: set[asyncio.Task[None]] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"https-{listener.getsockname()[0]}:{self.port}"
         )
-        return tls, address
 
-    def finish_request(self, request: Any, client_address: Any) -> None:
+    def start(self) -> None:
+        self._thread.start()
         try:
-            request.settimeout(self.socket_timeout)
-            request.do_handshake()
-        except OSError as error:  # ssl.SSLError included: e.g. the client refused our cert
-            _log.debug("TLS handshake with %s failed: %s", client_address, error)
+            asyncio.run_coroutine_threadsafe(self._listen(), self._loop).result()
+        except BaseException:
+            self.stop()
+            raise
+
+    async def _listen(self) -> None:
+        self._server = await self._loop.create_server(
+            lambda: _Paused(self.accepted), sock=self._listener
+        )
+
+    def accepted(self, transport: asyncio.Transport) -> None:
+        task = self._loop.create_task(self._connection(transport))
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    def stop(self) -> None:
+        """Stop listening, end every open connection (mid-body too) and join the thread."""
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._close(), self._loop).result()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+        self._loop.close()
+        self._listener.close()
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+
+    async def _connection(self, transport: asyncio.Transport) -> None:
+        """One connection, from its TCP accept (not read from yet) to its close."""
+        peer = transport.get_extra_info("peername")
+        try:
+            if self.latency > 0:
+                await asyncio.sleep(self.latency)
+            reader, writer = await self._tls(transport)
+            await self._exchange(reader, writer)
+            writer.close()  # what is still buffered goes out first
+            async with asyncio.timeout(self.socket_timeout):
+                await writer.wait_closed()
+        except (OSError, TimeoutError, EOFError, RuntimeError) as error:  # ssl.SSLError too
+            # e.g. the client refused our certificate, or went away
+            _log.debug("connection from %s ended: %s", peer, error)
+        finally:
+            transport.abort()  # stopping, or a failure: nothing more to send
+
+    async def _tls(
+        self, transport: asyncio.Transport
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """The handshake, on a connection nothing has been read from: the client's hello is
+        still in the socket (a stream reading it first would swallow it)."""
+        if transport.is_closing():
+            raise EOFError("the client left before the handshake")
+        reader = asyncio.StreamReader(limit=MAX_REQUEST_HEAD)
+        protocol = asyncio.StreamReaderProtocol(reader)
+        tls = await self._loop.start_tls(
+            transport,
+            protocol,
+            self.certificates.default_context,
+            server_side=True,
+            ssl_handshake_timeout=self.socket_timeout,
+        )
+        if tls is None:  # the transport closed during the handshake
+            raise EOFError("the client left during the handshake")
+        # start_tls hands the protocol its TLS transport without telling it (it is meant for
+        # upgrading a protocol that is already connected): tell it, so the stream reader knows
+        # its transport and that it is over TLS.
+        protocol.connection_made(tls)
+        return reader, asyncio.StreamWriter(tls, protocol, reader, self._loop)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(self.socket_timeout):
+                request = _parse_request(await reader.readuntil(b"\r\n\r\n"))
+        except (_BadRequest, asyncio.LimitOverrunError) as error:
+            _log.debug("bad request: %s", error)
+            await self._send(writer, plain_response(400, "Bad Request"), with_body=True)
             return
-        super().finish_request(request, client_address)
+        except asyncio.IncompleteReadError:
+            return  # the client closed before finishing its request
+        if request.method in REFUSED_METHODS:
+            response = plain_response(405, "Method Not Allowed")
+        elif request.method not in SERVED_METHODS:
+            response = plain_response(501, "Not Implemented")
+        else:
+            response = self._response(request, writer.get_extra_info("ssl_object"))
+        await self._send(writer, response, with_body=request.method != "HEAD")
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        _log.debug("connection from %s ended with an error", client_address, exc_info=True)
-
-    def respond(self, host: str, target: str) -> EdgeResponse:
-        site = self.state.site_for_host(host)
-        return edge_response(site, host, target, self.behaviours.get(host))
-
-
-class _EdgeHandler(BaseHTTPRequestHandler):
-    server: _EdgeServer
-    protocol_version = "HTTP/1.1"
-    timeout = None  # the connection keeps the timeout finish_request gave it
-
-    def version_string(self) -> str:
-        return "cloudflare"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        _log.debug("%s %s", self.address_string(), format % args)
-
-    def do_GET(self) -> None:
-        self._send(self._response(), with_body=True)
-
-    def do_HEAD(self) -> None:
-        self._send(self._response(), with_body=False)
-
-    def _method_not_allowed(self) -> None:
-        self._send(plain_response(405, "Method Not Allowed"), with_body=True)
-
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _method_not_allowed
-
-    def _response(self) -> EdgeResponse:
-        sni = self.server.certificates.sni_of(self.request)
-        host = _host_of(self.headers.get("Host")) or sni
+    def _response(self, request: _Request, ssl_object: object) -> EdgeResponse:
+        sni = self.certificates.sni_of(ssl_object)
+        host = request.host or sni
         if host is None:
             return plain_response(400, "Bad Request")
         if sni is not None and sni != host:
             return plain_response(421, "Misdirected Request")
-        return self.server.respond(host, self.path)
+        site = self.state.site_for_host(host)
+        return edge_response(site, host, request.target, self.behaviours.get(host))
 
-    def _send(self, response: EdgeResponse, with_body: bool) -> None:
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(response.body)))
-        self.send_header("connection", "close")
-        self.end_headers()
-        if not with_body:
-            return
-        if response.dribble:
-            self._dribble(response.body)
-        else:
-            self.wfile.write(response.body)
+    async def _send(
+        self, writer: asyncio.StreamWriter, response: EdgeResponse, with_body: bool
+    ) -> None:
+        writer.write(_head(response))
+        if with_body and response.dribble:
+            await self._dribble(writer, response.body)
+        elif with_body:
+            writer.write(response.body)
+        async with asyncio.timeout(self.socket_timeout):
+            await writer.drain()
 
-    def _dribble(self, body: bytes) -> None:
-        # wfile is unbuffered (StreamRequestHandler.wbufsize = 0): each chunk leaves at once.
+    async def _dribble(self, writer: asyncio.StreamWriter, body: bytes) -> None:
         for start in range(0, len(body), SLOW_CHUNK_SIZE):
-            if start and self.server.stopping.wait(self.server.slow_interval):
-                return  # the server is stopping: abandon the body
-            self.wfile.write(body[start : start + SLOW_CHUNK_SIZE])
+            if start:
+                await asyncio.sleep(self.slow_interval)
+            writer.write(body[start : start + SLOW_CHUNK_SIZE])
+            await writer.drain()
+
+
+class _Paused(asyncio.Protocol):
+    """A connection just accepted: nothing is read from it until its coroutine has put TLS in
+    place (after the edge's latency, if any), so the client's hello stays in the socket."""
+
+    def __init__(self, accepted: Callable[[asyncio.Transport], None]) -> None:
+        self._accepted = accepted
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+        self._accepted(transport)
+
+
+def _parse_request(head: bytes) -> _Request:
+    """The request line and the Host header of an HTTP/1.x request head."""
+    try:
+        lines = head.decode("iso-8859-1").split("\r\n")
+    except UnicodeDecodeError as error:  # pragma: no cover - iso-8859-1 decodes any byte
+        raise _BadRequest(str(error)) from error
+    words = lines[0].split()
+    if len(words) != 3 or not words[2].startswith("HTTP/1."):
+        raise _BadRequest(f"not an HTTP/1.x request line: {lines[0][:80]!r}")
+    host = None
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not line:
+            continue
+        if not colon or not name or name != name.strip():
+            raise _BadRequest(f"not a header line: {line[:80]!r}")
+        if name.lower() == "host" and host is None:
+            host = _host_of(value)
+    return _Request(words[0], words[1], host)
+
+
+def _head(response: EdgeResponse) -> bytes:
+    """Status line and headers, as http.server wrote them for the edge (Server, Date first)."""
+    try:
+        reason = HTTPStatus(response.status).phrase
+    except ValueError:
+        reason = ""
+    lines = [
+        f"HTTP/1.1 {response.status} {reason}",
+        "server: cloudflare",
+        f"date: {formatdate(usegmt=True)}",
+    ]
+    lines += [f"{name}: {value}" for name, value in response.headers.items()]
+    lines += [f"content-length: {len(response.body)}", "connection: close", "", ""]
+    return "\r\n".join(lines).encode("latin-1")
 
 
 def _host_of(header: str | None) -> str | None:
@@ -383,6 +498,22 @@ def _host_of(header: str | None) -> str | None:
         return header[1 : header.find("]")].lower() or None
     name, _, port = header.rpartition(":")
     return canonical(name if name and port.isdigit() else header) or None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        # Not a small backlog: a burst of fetches (the validator opens a few hundred at once)
+        # would overflow it, and each dropped SYN costs its client a 1 s retransmission.
+        listener.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        listener.close()
+        raise HttpsServerError(f"cannot listen on {host}:{port}: {error.strerror}") from error
+    listener.setblocking(False)
+    return listener
 
 
 class LocalHttpsServer(Service):
@@ -397,7 +528,13 @@ class LocalHttpsServer(Service):
         *,
         slow_interval: float = 0.5,
         socket_timeout: float = SOCKET_TIMEOUT,
+        latency: float = 0.0,
     ) -> None:
+        """`latency`: wait this many seconds after accepting a connection before reading the
+        client's TLS hello, as a client far away sees a server (the validator benchmark)."""
+        if latency < 0:
+            raise ValueError("latency must not be negative")
+        self.latency = latency
         self.state = state
         self.host = host
         self.slow_interval = slow_interval  # seconds between SLOW's chunks
@@ -405,45 +542,30 @@ class LocalHttpsServer(Service):
         self._pki = pki
         self._requested_port = port
         self._behaviours = _Behaviours()
-        self._server: _EdgeServer | None = None
-        self._thread: threading.Thread | None = None
+        self._edge: _Edge | None = None
 
     def start(self) -> Self:
-        if self._server is not None:
+        if self._edge is not None:
             raise HttpsServerError("the HTTPS server is already running")
         certificates = _Certificates(self._pki, self._behaviours, (*DEFAULT_CERT_NAMES, self.host))
-        try:
-            server = _EdgeServer(
-                (self.host, self._requested_port),
-                self.state,
-                certificates,
-                self._behaviours,
-                self.slow_interval,
-                self.socket_timeout,
-            )
-        except OSError as error:
-            where = f"{self.host}:{self._requested_port}"
-            raise HttpsServerError(f"cannot listen on {where}: {error.strerror}") from error
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},  # how soon stop() is noticed
-            name=f"https-{self.host}:{self.port}",
+        edge = _Edge(
+            _listen(self.host, self._requested_port),
+            self.state,
+            certificates,
+            self._behaviours,
+            slow_interval=self.slow_interval,
+            socket_timeout=self.socket_timeout,
+            latency=self.latency,
         )
-        self._thread.start()
+        edge.start()
+        self._edge = edge
         return self
 
     def stop(self) -> None:
-        """Stop listening, end open connections and join every thread."""
-        server, self._server = self._server, None
-        thread, self._thread = self._thread, None
-        if server is None or thread is None:
-            return
-        server.stopping.set()
-        server.shutdown()
-        thread.join()
-        server.close_live_connections()
-        server.server_close()
+        """Stop listening, end open connections and join the server's thread."""
+        edge, self._edge = self._edge, None
+        if edge is not None:
+            edge.stop()
 
     def set_behaviour(
         self,
@@ -469,6 +591,6 @@ class LocalHttpsServer(Service):
 
     @property
     def port(self) -> int:
-        if self._server is None:
+        if self._edge is None:
             raise HttpsServerError("the HTTPS server is not running")
-        return int(self._server.server_address[1])
+        return self._edge.port

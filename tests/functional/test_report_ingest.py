@@ -11,6 +11,7 @@ from typing import Any
 from mtasts.report import TlsReport
 from mtasts.report_counts import ReportCounts
 from mtasts.report_ingest import MailContext, ReportIngester
+from mtasts.report_stream import StreamedReport
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 REPORT = {
@@ -53,10 +54,14 @@ class Counts:
 class Archive:
     def __init__(self) -> None:
         self.kept: list[tuple[str, dict[str, Any]]] = []
+        self.reports: list[tuple[str, TlsReport | StreamedReport]] = []
         self.quarantined: list[str] = []
 
-    def keep_report(self, domain: str, report: TlsReport, meta: dict[str, Any]) -> str:
+    def keep_report(
+        self, domain: str, report: TlsReport | StreamedReport, meta: dict[str, Any]
+    ) -> str:
         self.kept.append((domain, meta))
+        self.reports.append((domain, report))
         return domain
 
     def quarantine(self, message_id: str, raw: bytes, reason: str) -> str:
@@ -79,7 +84,7 @@ def mail(submitter: str = "giantmail.test") -> bytes:
     message["TLS-Report-Submitter"] = submitter
     message.set_content("report attached")
     message.add_attachment(
-        gzip.compress(json.dumps(REPORT).encode()),
+        gzip.compress(json.dumps(REPORT).encode(), mtime=0),
         maintype="application",
         subtype="tlsrpt+gzip",
         filename="giantmail.test!example.com!1.json.gz",
@@ -119,3 +124,48 @@ def test_an_https_body_goes_through_the_same_path() -> None:
     assert subject.ingest_body(body, "req-2").duplicates == ["Giantmail!r-1"]
     refused = subject.ingest_body(b"{not json", "req-3")
     assert refused.quarantined and len(counts.seen) == 1
+
+
+# --- giant reports: streamed, counted the same, archived as received -----------------------------
+
+
+def streaming_ingester() -> tuple[ReportIngester, Counts, Archive]:
+    """An ingester that streams every report over 100 bytes of JSON, as it would a giant one."""
+    subject, counts, archive = ingester()
+    subject.in_memory = 100
+    return subject, counts, archive
+
+
+def test_a_streamed_report_counts_exactly_as_a_whole_one() -> None:
+    whole, whole_counts, whole_archive = ingester()
+    streaming, streamed_counts, streamed_archive = streaming_ingester()
+    context = MailContext("m-1", "PASS")
+
+    assert whole.ingest_mail(mail(), context).counted == ["Giantmail!r-1"]
+    assert streaming.ingest_mail(mail(), context).counted == ["Giantmail!r-1"]
+
+    assert streamed_counts.seen == whole_counts.seen
+    ((_, kept),) = streamed_archive.reports
+    assert isinstance(kept, StreamedReport) and kept.source is not None
+    assert kept.source.payload == gzip.compress(json.dumps(REPORT).encode(), mtime=0)
+    assert isinstance(whole_archive.reports[0][1], TlsReport)
+
+
+def test_a_streamed_report_delivered_again_counts_once() -> None:
+    subject, counts, _ = streaming_ingester()
+    outcomes = [subject.ingest_mail(mail(), MailContext(f"m-{n}", "PASS")) for n in range(3)]
+    assert [len(o.counted) for o in outcomes] == [1, 0, 0]
+    assert [len(o.duplicates) for o in outcomes] == [0, 1, 1]
+    assert len(counts.seen) == 1
+
+
+def test_a_broken_streamed_report_is_quarantined_with_the_reason_a_whole_one_gets() -> None:
+    broken = json.loads(json.dumps(REPORT))
+    broken["policies"][0]["failure-details"][0]["failed-session-count"] = -1
+    reasons = []
+    for make in (ingester, streaming_ingester):
+        subject, counts, archive = make()
+        outcome = subject.ingest_body(gzip.compress(json.dumps(broken).encode()), "req-1")
+        assert not outcome.accepted and counts.seen == {} and archive.reports == []
+        reasons.append(outcome.quarantined)
+    assert reasons[0] == reasons[1] and "failed-session-count" in (reasons[0] or "")

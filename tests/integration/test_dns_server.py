@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 
 import dns.flags
@@ -382,6 +383,23 @@ def test_garbage_gets_formerr_or_silence_and_the_server_keeps_answering(
 
 
 # --- lifecycle -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_latency_delays_every_answer(state: CloudflareState, tcp: bool):
+    state.reset()
+    zone = state.add_zone("far.example")
+    add(state, zone, "TXT", "_mta-sts.far.example", "v=STSv1; id=far")
+    before = set(threading.enumerate())
+    with LocalDnsServer(state, EDGE, latency=0.3) as far:
+        started = time.monotonic()
+        response = ask(far, "_mta-sts.far.example", "TXT", tcp=tcp)
+        elapsed = time.monotonic() - started
+    state.reset()
+
+    assert [r.to_text() for r in response.answer[0]] == ['"v=STSv1; id=far"']
+    assert 0.3 <= elapsed < 3.0
+    assert set(threading.enumerate()) <= before  # the delayed sender is gone too
 
 
 def test_stop_closes_both_sockets_and_leaves_no_thread(state: CloudflareState):

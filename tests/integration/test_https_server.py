@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -474,6 +475,54 @@ def test_a_host_behaves_again_once_its_behaviour_is_cleared(
 
     assert server.behaviour(HOST) is HttpsBehaviour.OK
     assert fetch(client, server).status_code == 200
+
+
+def raw_exchange(server: LocalHttpsServer, pki: LocalPki, request: bytes) -> bytes:
+    """`request` sent as it is over TLS (SNI and certificate for HOST); everything answered."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5.0) as plain:
+        with pki.client_context().wrap_socket(plain, server_hostname=HOST) as tls:
+            tls.sendall(request)
+            answer = b""
+            while chunk := tls.recv(65536):
+                answer += chunk
+    return answer
+
+
+def test_a_request_that_is_not_http_gets_400(
+    server: LocalHttpsServer, state: CloudflareState, pki: LocalPki
+):
+    policy_site(state)
+
+    answer = raw_exchange(server, pki, b"HELLO THERE\r\n\r\n")
+
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+
+
+def test_a_method_pages_does_not_know_gets_501_and_the_edge_names_itself(
+    server: LocalHttpsServer, state: CloudflareState, pki: LocalPki
+):
+    policy_site(state)
+
+    answer = raw_exchange(
+        server, pki, f"BREW {POLICY_PATH} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+    )
+    head = answer.split(b"\r\n\r\n")[0].lower().split(b"\r\n")
+
+    assert head[0] == b"http/1.1 501 not implemented"
+    assert b"server: cloudflare" in head and b"connection: close" in head
+    assert any(line.startswith(b"date: ") for line in head)
+
+
+def test_latency_holds_each_connection_before_the_handshake(state: CloudflareState, pki: LocalPki):
+    policy_site(state)
+    with LocalHttpsServer(state, pki, latency=0.3) as far:
+        with httpx.Client(verify=pki.client_context(), timeout=5.0) as http:
+            started = time.monotonic()
+            response = fetch(http, far)
+            elapsed = time.monotonic() - started
+
+    assert response.status_code == 200 and response.content == POLICY
+    assert 0.3 <= elapsed < 3.0
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

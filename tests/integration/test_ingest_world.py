@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
@@ -13,15 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.awslambda.models import lambda_backends
 
 from mtasts.dynamo_store import DynamoPolicyStore
 from mtasts.policy import Mode
 from mtasts.policy_state import PublishedPolicy
 from mtasts.report_store import DynamoReportStore
 from mtasts_local.aws.template import DeployedStack
-from mtasts_local.drivers.ses_inbound import SesDelivery, SesInbound
+from mtasts_local.drivers.ses_inbound import (
+    ReceiptDetails,
+    SesDelivery,
+    SesInbound,
+    mail_routes,
+    new_message_id,
+    ses_receipt_event,
+)
 from mtasts_local.drivers.stack import StackView
 from mtasts_local.world import LocalWorld
+from tests import giant_report
 
 CORPUS = Path(__file__).parents[1] / "corpus" / "reports"
 REPORT_ADDRESS = "tlsrpt@reports.mtasts.test"
@@ -243,3 +256,114 @@ def test_reports_about_unmanaged_domains_are_dropped_not_stored(
     assert (
         s3_keys(world, product, "reports/") == [] and s3_keys(world, product, "quarantine/") == []
     )
+
+
+# --- a giant reporter's report ---------------------------------------------------------------
+
+GIANT_GZIP_BYTES = 20 * 1024 * 1024  # "a 20 MB gzip report": 20 MiB compressed, ~400 MB of JSON
+
+
+# Runs `invoke_subprocess` as `-m` would, then writes the process's VmHWM to the file named by
+# argv[1]: the peak resident memory of the image that exec gave it. Linux carries the parent's
+# peak into the child's ru_maxrss (wait4, RUSAGE_CHILDREN) at fork and exec, so from a test
+# process of several hundred MB those would report the test, not the handler.
+_MEASURED_INVOKE = """
+import atexit, pathlib, runpy, sys
+report = pathlib.Path(sys.argv.pop(1))
+def peak():
+    status = pathlib.Path("/proc/self/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    report.write_text(str(int(line.split()[1]) * 1024))
+atexit.register(peak)
+runpy.run_module("mtasts_local.aws.invoke_subprocess", run_name="__main__", alter_sys=True)
+"""
+
+
+def run_in_own_process(
+    world: LocalWorld, stack: DeployedStack, logical_id: str, event: dict[str, Any], work: Path
+) -> tuple[Any, int, int]:
+    """Invoke a function's real handler in a process of its own with the function's
+    environment, as Lambda runs it: the payload, the peak resident memory of that process
+    (bytes) and the function's MemorySize (MB) as the template gives it."""
+    name = stack.ref(logical_id)
+    function = lambda_backends[world.aws.account_id][world.aws.region].get_function(name)
+    code = stack.function_code()[name]
+    command = [
+        sys.executable,
+        "-c",
+        _MEASURED_INVOKE,
+        str(work / "peak"),
+        f"--code-dir={code.code_dir}",
+        f"--handler={function.handler}",
+        f"--function-arn={function.function_arn}",
+        "--request-id=giant-report",
+        f"--timeout={function.timeout}",
+        *(f"--layer-dir={layer}" for layer in code.layer_dirs),
+    ]
+    inherited = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    environment = {**inherited, **world.lambda_runner.environment(function)}
+    with (work / "handler.log").open("wb") as logs:
+        completed = subprocess.run(
+            command,
+            input=json.dumps(event).encode(),
+            stdout=subprocess.PIPE,
+            stderr=logs,
+            env=environment,
+            timeout=float(function.timeout) + 10,
+            check=False,
+        )
+    assert completed.returncode == 0, (work / "handler.log").read_text()[-3000:]
+    peak = int((work / "peak").read_text())
+    return json.loads(completed.stdout), peak, int(function.memory_size)
+
+
+def deliver_in_own_process(
+    world: LocalWorld, stack: DeployedStack, raw: bytes, work: Path
+) -> tuple[Any, int, int]:
+    """What `deliver` does (the receipt rule's S3 action, then its Lambda action), with the
+    handler run by `run_in_own_process`."""
+    (route,) = mail_routes(StackView(stack))
+    message_id = new_message_id()
+    s3 = world.aws.client("s3")
+    s3.put_object(Bucket=route.bucket, Key=f"{route.prefix}{message_id}", Body=raw)
+    event = ses_receipt_event(
+        raw, ReceiptDetails([REPORT_ADDRESS], [REPORT_ADDRESS], message_id, route)
+    )
+    return run_in_own_process(world, stack, "IngestReportFunction", event, work)
+
+
+@pytest.mark.slow
+def test_a_20_mb_gzip_report_is_counted_with_peak_memory_under_half_the_function_memory(
+    world: LocalWorld, product: DeployedStack, tmp_path: Path
+) -> None:
+    manage(world, product, giant_report.DOMAIN)
+    report = giant_report.write_giant_report(tmp_path / "giant.json.gz", GIANT_GZIP_BYTES + 2**19)
+    assert report.gzip_bytes >= GIANT_GZIP_BYTES and report.json_bytes > 300 * 10**6
+
+    started = time.monotonic()
+    (outcome,), peak, memory_size = deliver_in_own_process(
+        world, product, as_mail(report.path, giant_report.ORGANIZATION), tmp_path
+    )
+    print(  # the figures of benchmarks/README.md (pytest -s)
+        f"\n{report.gzip_bytes:,} B gzip, {report.json_bytes:,} B JSON, {report.details:,} "
+        f"failure details: handler peak {peak / 2**20:.0f} MiB of MemorySize {memory_size} MB, "
+        f"{time.monotonic() - started:.1f} s"
+    )
+
+    assert outcome["counted"] == [f"{giant_report.ORGANIZATION}!{giant_report.REPORT_ID}"]
+    assert peak < memory_size * 1024 * 1024 // 2, f"peak {peak >> 20} MiB of {memory_size} MB"
+    day = date.fromisoformat(giant_report.DAY)
+    (totals,) = counts(world, product).days(giant_report.DOMAIN, day, day)
+    assert totals.successful_by_policy_type == report.successful
+    assert totals.failed_by_policy_type == report.failed
+    assert {
+        f"{kind}/{result}": n
+        for kind, by_result in totals.failures_by_result_type.items()
+        for result, n in by_result.items()
+    } == report.by_result_type
+    assert totals.failures_by_mx == report.by_mx
+    assert totals.reporters == {giant_report.ORGANIZATION}
+    summary, original = s3_keys(world, product, "reports/")
+    assert summary.endswith(".json") and original.endswith(".original.json.gz")
+    kept = world.aws.client("s3").get_object(Bucket=product.ref("ReportBucket"), Key=original)
+    assert kept["Body"].read() == report.path.read_bytes()  # the attachment as received

@@ -9,6 +9,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -236,3 +237,14 @@ def test_a_stopped_server_has_no_port_and_can_start_again(pki) -> None:
             server.start()
     with server:
         assert server.port > 0
+
+
+def test_latency_holds_each_session_before_its_banner(pki) -> None:
+    with LocalMxServer("mx1.far.test", MxBehaviour.OK, pki, MailSink(), latency=0.3) as far:
+        started = time.monotonic()
+        with socket.create_connection((far.bind, far.port), timeout=5) as session:
+            banner = session.recv(100)
+        elapsed = time.monotonic() - started
+
+    assert banner.startswith(b"220 mx1.far.test")
+    assert 0.3 <= elapsed < 3.0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import date
 
+from mtasts.domain_names import dns_name
 from mtasts.report import TlsReport
 from mtasts.report_counts import UNKNOWN_MX, DayTotals, count_report, summarise
 
@@ -74,3 +76,54 @@ def test_a_window_summary_weighs_sts_sessions_only() -> None:
     assert summary.failures_by_result_type == {"certificate-expired": 1}
     assert summary.reporters == {"A", "B"}
     assert days[0].sts_day().failures_by_result_type == {"certificate-expired": 1}
+
+
+def counted_detail_by_detail(report: TlsReport, domain: str) -> dict[str, object]:
+    """What one report adds to `domain`, counted the plain way, one failure detail at a time:
+    the reference the tallies must agree with."""
+    by_type: dict[str, dict[str, int]] = {}
+    by_mx: dict[str, int] = {}
+    for result in report.policies:
+        if dns_name(result.policy.policy_domain) != domain:
+            continue
+        for detail in result.failure_details:
+            kind = by_type.setdefault(result.policy.policy_type, {})
+            if detail.failed_session_count:
+                kind[detail.result_type] = (
+                    kind.get(detail.result_type, 0) + detail.failed_session_count
+                )
+                mx = dns_name(detail.receiving_mx_hostname or "") or UNKNOWN_MX
+                by_mx[mx] = by_mx.get(mx, 0) + detail.failed_session_count
+    return {"by_type": by_type, "by_mx": by_mx}
+
+
+def bench_reports() -> list[TlsReport]:
+    from benchmarks.report_parsing import build_corpus
+
+    return [TlsReport.from_json(gzip.decompress(sample.payload)) for sample in build_corpus()]
+
+
+def test_tallied_counts_are_the_failure_details_counted_one_by_one() -> None:
+    mixed = json.loads(json.dumps(REPORT))
+    mixed["policies"][0]["failure-details"] += [
+        {
+            "result-type": "certificate-expired",
+            "receiving-mx-hostname": "MX1.example.com.",
+            "failed-session-count": 2,
+        },
+        {
+            "result-type": "validation-failure",
+            "receiving-mx-hostname": "",
+            "failed-session-count": 0,
+        },
+        {"result-type": "validation-failure", "failed-session-count": 0},
+    ]
+    reports = [TlsReport.from_json(json.dumps(mixed).encode()), *bench_reports()]
+    for report in reports:
+        domains = {dns_name(result.policy.policy_domain) for result in report.policies}
+        counts = count_report(report, lambda d: True)
+        assert {c.domain for c in counts.contributions} == domains
+        for contribution in counts.contributions:
+            expected = counted_detail_by_detail(report, contribution.domain)
+            assert contribution.failures_by_result_type == expected["by_type"]
+            assert contribution.failures_by_mx == expected["by_mx"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import gzip
 import io
 import tracemalloc
@@ -9,13 +11,17 @@ import zipfile
 import zlib
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 
 import orjson
 import pytest
 
 from mtasts import report_extract
 from mtasts.errors import ReportError, ReportTooLargeError
-from mtasts.report_extract import extract_mail, load_reports
+from mtasts.report import TlsReport
+from mtasts.report_extract import extract_mail, load_reports, read_reports
+from mtasts.report_stream import StreamedReport
+from tests.giant_report import write_giant_report
 
 REPORT = {
     "organization-name": "Example Mail Co",
@@ -241,3 +247,109 @@ def test_gunzip_tells_a_truncated_stream_from_a_small_step(
     for cut in (11, len(whole) // 2, len(whole) - 1):
         with pytest.raises(ReportError, match="truncated gzip"):
             report_extract.gunzip(whole[:cut], report_extract._Budget(GIB))
+
+
+# --- the bomb rule: at most MAX_RATIO times the input, whatever the limit ------------------------
+
+
+@pytest.mark.slow
+def test_a_bomb_is_refused_by_its_ratio_however_high_the_limit(gigabyte_bomb: bytes) -> None:
+    with pytest.raises(ReportTooLargeError, match="decompression bomb"):
+        read_reports(gigabyte_bomb, limit=GIB, in_memory=1 << 20)
+    streamed_peak = peak_traced_memory(lambda: read_reports(gigabyte_bomb, limit=GIB))
+    assert streamed_peak < 32 * 1024 * 1024
+
+
+def test_the_budget_is_the_limit_or_a_hundred_times_the_input_whichever_is_smaller() -> None:
+    small = len(JSON)
+    assert report_extract._allowance(small, GIB) == report_extract.FREE_ALLOWANCE
+    assert report_extract._allowance(1 << 20, GIB) == 100 << 20
+    assert report_extract._allowance(1 << 30, 64 << 20) == 64 << 20
+    bomb = gzip_of_zeros(32 << 20)  # about 32 KiB: 1000 times smaller than what it gives
+    with pytest.raises(ReportTooLargeError):
+        load_reports(report_mail(bomb, "application", "gzip", "r.json.gz"), limit=GIB)
+
+
+# --- read_reports: giant documents streamed, the same reports as read whole ----------------------
+
+CORPUS = Path(__file__).parents[1] / "corpus" / "reports"
+SAMPLES = sorted(
+    p for p in CORPUS.iterdir() if p.suffix in (".gz", ".zip", ".json", ".eml")
+    and not p.name.endswith(".expected.json")
+)  # fmt: skip
+
+
+def reads_alike(whole: TlsReport, streamed: StreamedReport) -> bool:
+    def envelope(report: TlsReport) -> dict[str, object]:
+        dumped = report.model_dump()
+        for result in dumped["policies"]:
+            del result["failure_details"]
+        return dumped
+
+    tallies = [tally for _, tally in whole.policy_tallies()]
+    return envelope(whole) == envelope(streamed.envelope) and tallies == list(streamed.tallies)
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.name)
+def test_every_corpus_sample_streams_to_the_same_report(sample: Path) -> None:
+    data = sample.read_bytes()
+    whole = load_reports(data, sample.name)
+    streamed = read_reports(data, sample.name, in_memory=100)
+    assert all(isinstance(r, StreamedReport) for r in streamed.reports)
+    assert len(whole.reports) == len(streamed.reports)
+    for one, other in zip(whole.reports, streamed.reports, strict=True):
+        assert isinstance(other, StreamedReport) and reads_alike(one, other)
+        assert other.source is not None and other.source.payload in data or sample.suffix == ".eml"
+    assert (whole.mail is None) == (streamed.mail is None)
+
+
+def test_small_documents_are_read_whole_and_big_ones_streamed() -> None:
+    data = zipped({"a.json": JSON, "b.json.gz": gzip.compress(JSON)})
+    assert [type(r) for r in read_reports(data).reports] == [TlsReport, TlsReport]
+    streamed = read_reports(data, in_memory=len(JSON) - 1).reports
+    assert [type(r) for r in streamed] == [StreamedReport, StreamedReport]
+
+
+@pytest.mark.parametrize("step", [1, 5, 1 << 20])
+def test_multi_member_gzip_streams_in_any_step(monkeypatch: pytest.MonkeyPatch, step: int) -> None:
+    monkeypatch.setattr(report_extract, "_STREAM_STEP", step)
+    half = len(JSON) // 2
+    data = gzip.compress(JSON[:half]) + gzip.compress(b"") + gzip.compress(JSON[half:])
+    (streamed,) = read_reports(data, in_memory=10).reports
+    assert isinstance(streamed, StreamedReport)
+    assert reads_alike(load_reports(data).reports[0], streamed)
+
+
+def test_a_giant_report_streams_to_what_it_reads_whole(tmp_path: Path) -> None:
+    giant = write_giant_report(tmp_path / "giant.json.gz", 1 << 20)
+    data = giant.path.read_bytes()
+    (whole,) = load_reports(data).reports
+    (streamed,) = read_reports(data).reports
+    assert isinstance(streamed, StreamedReport) and reads_alike(whole, streamed)
+    assert streamed.json_size == giant.json_bytes and streamed.source is not None
+    assert sum(t.details for t in streamed.tallies) == giant.details
+    assert streamed.source.payload == data  # what is archived: the attachment as received
+
+
+def test_a_zip_inside_gzip_is_held_whole_only_up_to_a_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    inner = zipped({"r.json": JSON})
+    data = gzip.compress(inner)
+    assert len(load_reports(data).reports) == 1
+    monkeypatch.setattr(report_extract, "_MAX_NESTED_ZIP", 100)
+    monkeypatch.setattr(report_extract, "_INFLATE_STEP", 64)
+    with pytest.raises(ReportTooLargeError, match="zip archive inside"):
+        load_reports(data)
+
+
+# --- the mail parser ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sample", sorted(CORPUS.glob("*.eml")), ids=lambda p: p.name)
+def test_mail_is_parsed_as_message_from_bytes_parses_it(sample: Path) -> None:
+    raw = sample.read_bytes()
+    ours = report_extract._parse_message(raw)
+    stdlib = email.message_from_bytes(raw, policy=email.policy.default)
+    assert ours.as_bytes() == stdlib.as_bytes()
+    assert [p.get_payload(decode=True) for p in ours.walk()] == [
+        p.get_payload(decode=True) for p in stdlib.walk()
+    ]

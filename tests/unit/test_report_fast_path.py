@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +18,26 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import AliasChoices
+from pydantic import AliasChoices, TypeAdapter
 
 from mtasts.errors import ReportError
 from mtasts.report import (
     _DETAIL_FIELDS,
+    DateRangeFields,
     FailureDetailFields,
+    PolicyDescriptor,
+    PolicyDescriptorFields,
     PolicyResult,
+    PolicyResultFields,
+    ReportFields,
+    Summary,
+    SummaryFields,
     TlsReport,
+    UtcDatetime,
+    _DateRangeText,
     _Detail,
-    _ReportDocument,
-    _ResultDocument,
+    _ReportBody,
+    plain_datetime,
 )
 from tests.unit.test_report_model import (
     BASE,
@@ -246,10 +256,32 @@ def encoded_names(struct: Any) -> set[str]:
     return {field.encode_name for field in msgspec.structs.fields(struct)}
 
 
-def test_the_fast_documents_know_every_name_the_models_read() -> None:
-    """Each is read (the RFC names) or refused (the snake_case names): none is skipped."""
-    assert encoded_names(_ReportDocument) == alias_names(TlsReport)
-    assert encoded_names(_ResultDocument) == alias_names(PolicyResult)
+def snake_case_names(model: Any) -> set[str]:
+    """The Python names that the rules also accept as keys (a reloaded dump)."""
+    return {
+        name
+        for name, info in model.model_fields.items()
+        if isinstance(info.validation_alias, AliasChoices) and "_" in name
+    }
+
+
+@pytest.mark.parametrize(
+    ("struct", "model"),
+    [
+        (_ReportBody, ReportFields),
+        (_DateRangeText, DateRangeFields),
+        (PolicyResult, PolicyResultFields),
+        (PolicyDescriptor, PolicyDescriptorFields),
+        (Summary, SummaryFields),
+    ],
+)
+def test_the_structs_read_every_name_the_rules_read_but_the_snake_case_ones(
+    struct: Any, model: Any
+) -> None:
+    """The RFC names and the senders' variants are read; the snake_case names are unknown keys,
+    which the structs refuse (so the rules read them): none is skipped."""
+    assert encoded_names(struct) == alias_names(model) - snake_case_names(model)
+    assert struct.__struct_config__.forbid_unknown_fields
 
 
 def test_the_fast_detail_has_exactly_the_rfc_names_the_rules_read() -> None:
@@ -321,3 +353,79 @@ def mutated_reports(draw: st.DrawFn) -> bytes:
 @given(mutated_reports())
 def test_random_reports_come_out_as_the_path_of_record_says(data: bytes) -> None:
     assert_same(data)
+
+
+# --- datetimes: the plain shape is read as the rules read it -------------------------------------
+
+RULES_DATETIME = TypeAdapter(UtcDatetime)
+
+
+def digits(low: int, high: int) -> st.SearchStrategy[str]:
+    """Two digits, nine times in ten in range."""
+    return (
+        st.integers(0, 9)
+        .flatmap(lambda k: st.integers(low, high) if k else st.integers(0, 99))
+        .map("{:02d}".format)
+    )
+
+
+zones = st.one_of(
+    st.sampled_from(["", "Z", "z"]),
+    st.tuples(st.sampled_from("+-"), digits(0, 23), digits(0, 59)).map(
+        lambda parts: f"{parts[0]}{parts[1]}:{parts[2]}"
+    ),
+)
+plain_shaped = st.builds(
+    lambda year, month, day, hour, minute, second, fraction, zone: (
+        f"{year:04d}-{month}-{day}T{hour}:{minute}:{second}{fraction}{zone}"
+    ),
+    st.one_of(st.integers(1, 9999), st.sampled_from([0, 1, 9999])),
+    digits(1, 12),
+    digits(1, 31),
+    digits(0, 23),
+    digits(0, 59),
+    digits(0, 60),
+    st.one_of(st.just(""), st.from_regex(r"\.[0-9]{1,9}", fullmatch=True)),
+    zones,
+)
+near_misses = st.one_of(
+    plain_shaped.map(lambda text: text.replace("T", " ")),
+    plain_shaped.map(lambda text: text.replace("-", "", 2)),
+    plain_shaped.map(lambda text: text[:16]),
+    st.from_regex(r"2026-W[0-9]{2}-[1-7]T00:00:00Z", fullmatch=True),
+    st.text(max_size=30),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.one_of(plain_shaped, near_misses))
+def test_the_fast_datetime_reads_as_the_rules_or_leaves_it_to_them(text: str) -> None:
+    fast = plain_datetime(text)
+    if fast is None:
+        return  # the rules decide
+    assert fast == RULES_DATETIME.validate_python(text)
+    assert fast.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-01T00:00:00Z",
+        "2026-11-01T00:00:00",
+        "2026-11-01T02:00:00+02:00",
+        "2026-11-01T00:00:00.250Z",
+        "2026-11-01T00:00:00.123456-00:00",
+        "0001-01-01T00:00:00-01:00",
+    ],
+)
+def test_the_usual_datetimes_take_the_fast_path(text: str) -> None:
+    assert plain_datetime(text) == RULES_DATETIME.validate_python(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-02-30T00:00:00Z"]
+)
+def test_a_datetime_off_the_calendar_is_a_report_error_not_a_crash(text: str) -> None:
+    assert plain_datetime(text) is None
+    with pytest.raises(ReportError, match="start-datetime"):
+        TlsReport.from_json(dumps(variant(date_range__start_datetime=text)))

@@ -53,7 +53,8 @@ class CompressedClock:
 
 
 class _ClockSpec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use: only the demo's processes have a compressed clock.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     origin: float = Field(gt=0)
     start: AwareDatetime

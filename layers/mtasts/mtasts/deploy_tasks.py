@@ -11,13 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from mtasts.deploy import Deployer, DeployOutcome, DeployRequest
 from mtasts.domain_config import DomainConfigStore
 from mtasts.domain_names import DomainName
-from mtasts.errors import MtaStsError
+
+# Defined in `errors` (the validate Lambda raises it without importing the deploy tasks); the
+# task modules and their tests import it from here.
+from mtasts.errors import InvalidTaskInputError as InvalidTaskInputError
 from mtasts.policy import MAX_AGE_LIMIT, Mode
 from mtasts.settings import Settings
-
-
-class InvalidTaskInputError(MtaStsError):
-    """The event does not describe a task the product can run; retrying cannot help."""
 
 
 class DeployTaskInput(BaseModel):

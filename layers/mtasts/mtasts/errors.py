@@ -16,6 +16,10 @@ class MtaStsError(Exception):
     """Base class: a clear, one-line message meant for a person, never a traceback."""
 
 
+class InvalidTaskInputError(MtaStsError):
+    """The event does not describe a task the product can run; retrying cannot help."""
+
+
 class ParseError(MtaStsError):
     """Text that was read but does not follow its grammar; carries the findings that say why."""
 

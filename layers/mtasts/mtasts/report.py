@@ -5,22 +5,28 @@ Real senders differ from the RFC text: `mx-host` for `mx-host-pattern` (sometime
 without `sending-mta-ip`. All are accepted here and normalised; field names follow the RFC with
 `_` for `-`.
 
-Most of a big report's bytes are failure details, and checking them in Python cost more than
-parsing the JSON. So `TlsReport.from_json` first decodes the bytes with msgspec: failure details
-are typed natively into small `_Detail` structs (no Python object per field) and the rest of the
-report comes out as plain values for the pydantic models. msgspec's detail types are narrower than
-the pydantic rules (JSON integers only, strings or null, no snake_case or unknown keys), so what it
-accepts the rules accept alike; anything it refuses, and any report the models then refuse, is
-parsed again by the path of record (`from_json` + `model_validate`, details through
-`FailureDetailFields`), which alone decides what is valid and words the error.
-`FailureDetail` is a typed view over one `_Detail`, made when it is read.
+Two readings, one judge. The pydantic models (`ReportFields` and the models it nests, with
+`FailureDetailFields` for a failure detail) are the rules of record: they alone decide what is
+valid, how it is normalised, and word the error. The report itself is held in msgspec structs
+(`TlsReport`, `DateRange`, `PolicyResult`, `PolicyDescriptor`, `Summary`, and `_Detail` behind
+`FailureDetails`), which msgspec decodes straight from the JSON in the common case. The decoded
+types are narrower than the rules (JSON integers only, strings where strings are due, the RFC
+names and the senders' variants only, no unknown keys, datetimes in the plain RFC 3339 shape that
+`datetime.fromisoformat` reads as pydantic does), so what msgspec accepts the rules accept alike
+and read the same way. Whatever it refuses, and any report it cannot vouch for, is parsed again
+by the rules (`TlsReport._from_json_checked`), and the validated models are copied into the same
+structs. Validating eight pydantic models cost more than decoding a small report; the structs
+cost nothing beyond the decode. `tests/unit/test_report_fast_path.py` holds both readings to the
+same result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Self, overload
+from typing import Annotated, Any, Final, Literal, Self, overload
 
 import msgspec
 import orjson
@@ -34,12 +40,11 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     NonNegativeInt,
-    PrivateAttr,
     TypeAdapter,
     ValidationError,
     model_validator,
 )
-from pydantic_core import CoreSchema, core_schema, from_json
+from pydantic_core import CoreSchema, ErrorDetails, core_schema, from_json
 
 from mtasts.errors import ReportError
 
@@ -65,7 +70,10 @@ def _as_utc(value: datetime) -> datetime:
     """A datetime without a zone is taken as UTC (several big senders omit it)."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise ValueError("datetime is out of range once converted to UTC") from None
 
 
 def _as_list(value: Any) -> Any:
@@ -85,6 +93,8 @@ def _as_lines(value: Any) -> Any:
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
 StringList = Annotated[list[str], BeforeValidator(_as_list)]
 LineList = Annotated[list[str], BeforeValidator(_as_lines)]
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+_NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 
 def _alias(*names: str) -> Any:
@@ -94,6 +104,13 @@ def _alias(*names: str) -> Any:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class _Struct(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
+    """A part of the report as held. Frozen, and without cycles (only strings, numbers and
+    other parts), so the garbage collector need not track the many small objects of a big
+    report. Unknown or snake_case keys make msgspec refuse it, which hands the report to the
+    rules of record."""
 
 
 # --- failure details ----------------------------------------------------------------------------
@@ -164,17 +181,15 @@ def _in_normal_form(details: list[Any]) -> bool:
     return True
 
 
-class _Detail(msgspec.Struct, frozen=True, gc=False, forbid_unknown_fields=True):
-    """One failure detail as stored, under RFC names. msgspec decodes it straight from the JSON in
-    the fast path; the types are a strict subset of `FailureDetailFields` (no string or float
-    counts, no bools), and unknown or snake_case keys make msgspec refuse it, so that such details
-    go to the pydantic rules. `additional-information` is UNSET when absent: the sender may have
-    used `additional-info-uri`, which counts only then (as with the pydantic aliases)."""
+class _Detail(_Struct, frozen=True):
+    """One failure detail as stored, under RFC names. msgspec decodes it straight from the JSON;
+    the types are a strict subset of `FailureDetailFields` (no string or float counts, no
+    bools), and unknown or snake_case keys make msgspec refuse it, so that such details go to the
+    pydantic rules. `additional-information` is UNSET when absent: the sender may have used
+    `additional-info-uri`, which counts only then (as with the pydantic aliases)."""
 
     result_type: str = msgspec.field(name="result-type")
-    failed_session_count: Annotated[int, msgspec.Meta(ge=0)] = msgspec.field(
-        name="failed-session-count"
-    )
+    failed_session_count: _Count = msgspec.field(name="failed-session-count")
     sending_mta_ip: str | None = msgspec.field(default=None, name="sending-mta-ip")
     receiving_mx_hostname: str | None = msgspec.field(default=None, name="receiving-mx-hostname")
     receiving_mx_helo: str | None = msgspec.field(default=None, name="receiving-mx-helo")
@@ -200,6 +215,15 @@ def _detail_from_dict(fields: dict[str, Any]) -> _Detail:
         get("additional-info-uri"),
         get("failure-reason-code"),
     )
+
+
+def details_by_the_rules(details: Any) -> list[_Detail]:
+    """What a sender put under `failure-details` (null is none), as `_Detail`s, judged by the
+    rules of record; ValidationError (a ValueError) if one is bad, located by its index."""
+    details = _as_list(details)
+    if type(details) is not list or not _in_normal_form(details):
+        details = [model.normal_form() for model in _DETAIL_LIST.validate_python(details)]
+    return [_detail_from_dict(detail) for detail in details]
 
 
 class FailureDetail:
@@ -277,10 +301,7 @@ class FailureDetails(Sequence[FailureDetail]):
         """Accept what a sender put under `failure-details` (null is none); ValueError if bad."""
         if isinstance(value, FailureDetails):
             return value
-        details = _as_list(value)
-        if type(details) is not list or not _in_normal_form(details):
-            details = [model.normal_form() for model in _DETAIL_LIST.validate_python(details)]
-        return cls([_detail_from_dict(detail) for detail in details])
+        return cls(details_by_the_rules(value))
 
     def __len__(self) -> int:
         return len(self._items)
@@ -321,103 +342,115 @@ class FailureDetails(Sequence[FailureDetail]):
         )
 
 
-# --- the report ---------------------------------------------------------------------------------
+@dataclass(slots=True)
+class FailureTally:
+    """What one policy's failure details add up to, which is all the daily counts keep of them:
+    failed sessions by result type and by receiving MX host (as sent; None when not reported)."""
+
+    details: int = 0
+    by_result_type: dict[str, int] = field(default_factory=dict)
+    by_mx: dict[str | None, int] = field(default_factory=dict)
+
+    def add(self, details: Iterable[_Detail]) -> None:
+        by_type, by_mx = self.by_result_type, self.by_mx
+        added = 0
+        for detail in details:
+            count = detail.failed_session_count
+            by_type[detail.result_type] = by_type.get(detail.result_type, 0) + count
+            host = detail.receiving_mx_hostname
+            by_mx[host] = by_mx.get(host, 0) + count
+            added += 1
+        self.details += added
 
 
-class PolicyDescriptor(_Model):
-    policy_type: str = Field(validation_alias=_alias("policy-type"))
-    policy_domain: str = Field(validation_alias=_alias("policy-domain"))
-    policy_string: LineList = Field(default_factory=list, validation_alias=_alias("policy-string"))
-    mx_host_pattern: StringList = Field(
-        default_factory=list, validation_alias=_alias("mx-host-pattern", "mx-host")
+# --- the report as held -------------------------------------------------------------------------
+
+
+class Summary(_Struct, frozen=True):
+    total_successful_session_count: _Count = msgspec.field(name="total-successful-session-count")
+    total_failure_session_count: _Count = msgspec.field(name="total-failure-session-count")
+
+
+class PolicyDescriptor(_Struct, frozen=True):
+    """The policy a result is about. The list fields are kept as the sender wrote them (a list,
+    a string, null, or `mx-host` instead of `mx-host-pattern`) and normalised when read, as the
+    rules normalise them."""
+
+    policy_type: str = msgspec.field(name="policy-type")
+    policy_domain: str = msgspec.field(name="policy-domain")
+    _policy_string: list[str] | str | None = msgspec.field(default=None, name="policy-string")
+    _mx_host_pattern: list[str] | str | None | UnsetType = msgspec.field(
+        default=UNSET, name="mx-host-pattern"
     )
+    _mx_host: list[str] | str | None = msgspec.field(default=None, name="mx-host")
+
+    @property
+    def policy_string(self) -> list[str]:
+        value = self._policy_string
+        if isinstance(value, str):
+            return value.splitlines()
+        return [] if value is None else value
+
+    @property
+    def mx_host_pattern(self) -> list[str]:
+        """`mx-host-pattern`, or `mx-host` when the sender used only that name."""
+        value = self._mx_host if self._mx_host_pattern is UNSET else self._mx_host_pattern
+        if isinstance(value, str):
+            return [value]
+        return [] if value is None else value
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "policy_type": self.policy_type,
+            "policy_domain": self.policy_domain,
+            "policy_string": list(self.policy_string),
+            "mx_host_pattern": list(self.mx_host_pattern),
+        }
 
 
-class Summary(_Model):
-    total_successful_session_count: NonNegativeInt = Field(
-        validation_alias=_alias("total-successful-session-count")
-    )
-    total_failure_session_count: NonNegativeInt = Field(
-        validation_alias=_alias("total-failure-session-count")
-    )
-
-
-class PolicyResult(_Model):
+class PolicyResult(_Struct, frozen=True):
     policy: PolicyDescriptor
     summary: Summary
-    failure_details: FailureDetails = Field(
-        default_factory=FailureDetails, validation_alias=_alias("failure-details")
-    )
+    _failure_details: list[_Detail] | None = msgspec.field(default=None, name="failure-details")
 
+    @property
+    def failure_details(self) -> FailureDetails:
+        return FailureDetails(self._failure_details)
 
-class DateRange(_Model):
-    start_datetime: UtcDatetime = Field(validation_alias=_alias("start-datetime"))
-    end_datetime: UtcDatetime = Field(validation_alias=_alias("end-datetime"))
+    def tally(self) -> FailureTally:
+        tally = FailureTally()
+        tally.add(self._failure_details or ())
+        return tally
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Self:
-        if self.end_datetime < self.start_datetime:
-            raise ValueError("end-datetime is before start-datetime")
-        return self
-
-
-# What msgspec decodes in the fast path: the failure details as `_Detail`s, everything else as
-# plain values under the RFC names, for `TlsReport.model_validate`. Unknown keys, snake_case names
-# and values deeper than the report's shape are refused (the path of record then decides), so
-# that msgspec never skips or builds anything that pydantic-core's parser would see otherwise
-# (its nesting limit, for one). A test keeps the names in step with the models' aliases.
-_Scalar = str | int | float | bool | None
-_Flat = dict[str, _Scalar | list[_Scalar]]
-
-
-class _ResultDocument(msgspec.Struct, forbid_unknown_fields=True):
-    policy: _Flat | UnsetType = UNSET
-    summary: _Flat | UnsetType = UNSET
-    failure_details: list[_Detail] | None | UnsetType = msgspec.field(
-        default=UNSET, name="failure-details"
-    )
-    failure_details_: UnsetType = msgspec.field(default=UNSET, name="failure_details")
-
-    def document(self) -> dict[str, Any]:
-        result: dict[str, Any] = {"policy": self.policy, "summary": self.summary}
-        if (details := self.failure_details) is not UNSET:
-            result["failure-details"] = FailureDetails(details)  # None: FailureDetails() too
-        return {key: value for key, value in result.items() if value is not UNSET}
-
-
-class _ReportDocument(msgspec.Struct, forbid_unknown_fields=True):
-    policies: list[_ResultDocument]
-    report_id: _Scalar | UnsetType = msgspec.field(default=UNSET, name="report-id")
-    organization_name: _Scalar | UnsetType = msgspec.field(default=UNSET, name="organization-name")
-    contact_info: _Scalar | UnsetType = msgspec.field(default=UNSET, name="contact-info")
-    date_range: _Flat | UnsetType = msgspec.field(default=UNSET, name="date-range")
-    report_id_: UnsetType = msgspec.field(default=UNSET, name="report_id")
-    organization_name_: UnsetType = msgspec.field(default=UNSET, name="organization_name")
-    contact_info_: UnsetType = msgspec.field(default=UNSET, name="contact_info")
-    date_range_: UnsetType = msgspec.field(default=UNSET, name="date_range")
-
-    def document(self) -> dict[str, Any]:
-        report = {
-            "report-id": self.report_id,
-            "organization-name": self.organization_name,
-            "contact-info": self.contact_info,
-            "date-range": self.date_range,
-            "policies": [result.document() for result in self.policies],
+    def dump(self) -> dict[str, Any]:
+        summary = self.summary
+        return {
+            "policy": self.policy.dump(),
+            "summary": {
+                "total_successful_session_count": summary.total_successful_session_count,
+                "total_failure_session_count": summary.total_failure_session_count,
+            },
+            "failure_details": self.failure_details.as_dicts(),
         }
-        return {key: value for key, value in report.items() if value is not UNSET}
 
 
-_FAST_DECODER: Final = msgspec.json.Decoder(_ReportDocument)
+class DateRange(msgspec.Struct, frozen=True, gc=False):
+    start_datetime: datetime  # UTC
+    end_datetime: datetime  # UTC, not before the start
 
 
-class TlsReport(_Model):
-    report_id: str = Field(min_length=1, validation_alias=_alias("report-id"))
-    organization_name: str = Field(min_length=1, validation_alias=_alias("organization-name"))
-    contact_info: str | None = Field(None, validation_alias=_alias("contact-info"))
-    date_range: DateRange = Field(validation_alias=_alias("date-range"))
+_DATETIME: Final = TypeAdapter(datetime)
+
+
+class TlsReport(msgspec.Struct, frozen=True, gc=False):
+    """A valid report, normalised; `original()` gives it as the sender wrote it."""
+
+    report_id: str
+    organization_name: str
+    contact_info: str | None
+    date_range: DateRange
     policies: list[PolicyResult]
-
-    _original_json: bytes = PrivateAttr(default=b"")
+    _original_json: bytes = b""
 
     @classmethod
     def from_json(cls, data: bytes) -> TlsReport:
@@ -426,15 +459,15 @@ class TlsReport(_Model):
         The fast path only ever says "valid, and read the same way"; whatever it cannot vouch for
         is decided, and its error worded, by `_from_json_checked`."""
         try:
-            document = _FAST_DECODER.decode(data).document()
-        except (msgspec.DecodeError, ValueError, RecursionError):  # e.g. ValidationError
+            body = _FAST_DECODER.decode(data)
+        except (msgspec.DecodeError, ValueError, RecursionError):  # bad UTF-8 is a ValueError
             return cls._from_json_checked(data)
-        try:
-            report = cls.model_validate(document)
-        except ValidationError:
+        dates = body.date_range.read()
+        if dates is None:
             return cls._from_json_checked(data)
-        report._original_json = data
-        return report
+        return cls(
+            body.report_id, body.organization_name, body.contact_info, dates, body.policies, data
+        )
 
     @classmethod
     def _from_json_checked(cls, data: bytes) -> TlsReport:
@@ -446,11 +479,10 @@ class TlsReport(_Model):
         except ValueError as exc:
             raise ReportError(f"invalid report: not valid JSON ({exc})") from None
         try:
-            report = cls.model_validate(parsed)
+            fields = ReportFields.model_validate(parsed)
         except ValidationError as exc:
-            raise ReportError(f"invalid report: {_first_problem(exc)}") from None
-        report._original_json = data
-        return report
+            raise report_error(exc.errors(include_url=False, include_input=False)) from None
+        return fields.as_report(data)
 
     def original(self) -> dict[str, Any]:
         """The report exactly as the sender wrote it (unknown fields included)."""
@@ -458,6 +490,31 @@ class TlsReport(_Model):
             return self.model_dump(mode="json")
         parsed: dict[str, Any] = orjson.loads(self._original_json)
         return parsed
+
+    def model_dump(self, mode: Literal["python", "json"] = "python") -> dict[str, Any]:
+        """The normalised report under Python names, as the rules' models dump it: datetimes
+        as objects, or (`mode="json"`) as pydantic writes them."""
+        start, end = self.date_range.start_datetime, self.date_range.end_datetime
+        if mode == "json":
+            start = _DATETIME.dump_python(start, mode="json")
+            end = _DATETIME.dump_python(end, mode="json")
+        return {
+            "report_id": self.report_id,
+            "organization_name": self.organization_name,
+            "contact_info": self.contact_info,
+            "date_range": {"start_datetime": start, "end_datetime": end},
+            "policies": [result.dump() for result in self.policies],
+        }
+
+    def __repr__(self) -> str:  # without the original bytes, which may be megabytes
+        return (
+            f"TlsReport(report_id={self.report_id!r}, organization_name="
+            f"{self.organization_name!r}, contact_info={self.contact_info!r}, "
+            f"date_range={self.date_range!r}, policies={self.policies!r})"
+        )
+
+    def model_dump_json(self) -> str:
+        return orjson.dumps(self.model_dump(mode="json")).decode()
 
     @property
     def total_successful_sessions(self) -> int:
@@ -467,11 +524,150 @@ class TlsReport(_Model):
     def total_failed_sessions(self) -> int:
         return sum(p.summary.total_failure_session_count for p in self.policies)
 
+    def policy_tallies(self) -> list[tuple[PolicyResult, FailureTally]]:
+        """Each policy result with what its failure details add up to (for the daily counts)."""
+        return [(result, result.tally()) for result in self.policies]
 
-def _first_problem(exc: ValidationError) -> str:
-    problem = exc.errors(include_url=False, include_input=False)[0]
+
+# --- the fast path ------------------------------------------------------------------------------
+
+# RFC 3339 date-times in the one shape that `datetime.fromisoformat` and pydantic read alike
+# (checked by a property test): no leap second, no hour 24, an offset under a day, at most six
+# fractional digits. Anything else goes to the rules.
+_PLAIN_DATETIME: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+)
+
+
+_MATCH_PLAIN_DATETIME: Final = _PLAIN_DATETIME.fullmatch
+
+
+def plain_datetime(text: str) -> datetime | None:
+    """`text` as UTC if it is a plain RFC 3339 date-time the rules read the same way, else None
+    (the rules then decide). The usual `YYYY-MM-DDTHH:MM:SS[Z]` is told by its separators alone,
+    for speed: `fromisoformat` then insists on the digits."""
+    if not (
+        (len(text) == 19 or (len(text) == 20 and text[19] == "Z"))
+        and text[10] == "T"
+        and text[4] == text[7] == "-"
+        and text[13] == text[16] == ":"
+    ) and (_MATCH_PLAIN_DATETIME(text) is None):
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo is UTC else _as_utc(value)
+    except ValueError:  # not a real date (Feb 30), or out of range once in UTC
+        return None
+
+
+class _DateRangeText(_Struct, frozen=True):
+    start: str = msgspec.field(name="start-datetime")
+    end: str = msgspec.field(name="end-datetime")
+
+    def read(self) -> DateRange | None:
+        """The range, if both ends are plain date-times in order; else None."""
+        start, end = plain_datetime(self.start), plain_datetime(self.end)
+        if start is None or end is None or end < start:
+            return None
+        return DateRange(start, end)
+
+
+class _ReportBody(_Struct, frozen=True):
+    """What msgspec decodes in the fast path: the report as held, with the date range as text
+    (msgspec's own datetime reading differs from pydantic's at the edges)."""
+
+    report_id: _NonEmpty = msgspec.field(name="report-id")
+    organization_name: _NonEmpty = msgspec.field(name="organization-name")
+    date_range: _DateRangeText = msgspec.field(name="date-range")
+    policies: list[PolicyResult]
+    contact_info: str | None = msgspec.field(default=None, name="contact-info")
+
+
+_FAST_DECODER: Final = msgspec.json.Decoder(_ReportBody)
+
+
+# --- the rules of record ------------------------------------------------------------------------
+
+
+class PolicyDescriptorFields(_Model):
+    policy_type: str = Field(validation_alias=_alias("policy-type"))
+    policy_domain: str = Field(validation_alias=_alias("policy-domain"))
+    policy_string: LineList = Field(default_factory=list, validation_alias=_alias("policy-string"))
+    mx_host_pattern: StringList = Field(
+        default_factory=list, validation_alias=_alias("mx-host-pattern", "mx-host")
+    )
+
+
+class SummaryFields(_Model):
+    total_successful_session_count: NonNegativeInt = Field(
+        validation_alias=_alias("total-successful-session-count")
+    )
+    total_failure_session_count: NonNegativeInt = Field(
+        validation_alias=_alias("total-failure-session-count")
+    )
+
+
+class PolicyResultFields(_Model):
+    policy: PolicyDescriptorFields
+    summary: SummaryFields
+    failure_details: FailureDetails = Field(
+        default_factory=FailureDetails, validation_alias=_alias("failure-details")
+    )
+
+    def as_result(self) -> PolicyResult:
+        policy, summary = self.policy, self.summary
+        return PolicyResult(
+            PolicyDescriptor(
+                policy.policy_type,
+                policy.policy_domain,
+                _policy_string=policy.policy_string,
+                _mx_host_pattern=policy.mx_host_pattern,
+            ),
+            Summary(summary.total_successful_session_count, summary.total_failure_session_count),
+            self.failure_details._items,
+        )
+
+
+class DateRangeFields(_Model):
+    start_datetime: UtcDatetime = Field(validation_alias=_alias("start-datetime"))
+    end_datetime: UtcDatetime = Field(validation_alias=_alias("end-datetime"))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.end_datetime < self.start_datetime:
+            raise ValueError("end-datetime is before start-datetime")
+        return self
+
+
+class ReportFields(_Model):
+    """What a report may look like, and how it is normalised: the rules of record."""
+
+    report_id: str = Field(min_length=1, validation_alias=_alias("report-id"))
+    organization_name: str = Field(min_length=1, validation_alias=_alias("organization-name"))
+    contact_info: str | None = Field(None, validation_alias=_alias("contact-info"))
+    date_range: DateRangeFields = Field(validation_alias=_alias("date-range"))
+    policies: list[PolicyResultFields]
+
+    def as_report(self, original_json: bytes) -> TlsReport:
+        dates = self.date_range
+        return TlsReport(
+            self.report_id,
+            self.organization_name,
+            self.contact_info,
+            DateRange(dates.start_datetime, dates.end_datetime),
+            [result.as_result() for result in self.policies],
+            original_json,
+        )
+
+
+def report_error(problems: Sequence[ErrorDetails]) -> ReportError:
+    """The one-line ReportError for the first of the rules' problems."""
+    problem = problems[0]
     kind, location = problem["type"], ".".join(str(part) for part in problem["loc"])
     if kind == "model_type" and not location:
-        return "the report is not a JSON object"
+        return ReportError("invalid report: the report is not a JSON object")
     message = problem["msg"].removeprefix("Value error, ")
-    return f"{location}: {message}" if location else message
+    return ReportError(
+        f"invalid report: {location}: {message}" if location else f"invalid report: {message}"
+    )

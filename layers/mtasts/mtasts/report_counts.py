@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Protocol
 
 from mtasts.domain_names import dns_name
 from mtasts.promotion_rules import DayCounts
-from mtasts.report import PolicyResult, TlsReport
+from mtasts.report import DateRange, FailureTally, PolicyResult
 
 UNKNOWN_MX = "(not reported)"
 STS = "sts"
@@ -35,18 +36,19 @@ class DayContribution:
     failures_by_reporter: dict[str, int] = field(default_factory=dict)
     reporters: set[str] = field(default_factory=set)
 
-    def add(self, result: PolicyResult, reporter: str) -> None:
+    def add(self, result: PolicyResult, tally: FailureTally, reporter: str) -> None:
+        """Add one policy result, its failure details given by what they add up to."""
         policy_type = result.policy.policy_type
         summary = result.summary
         _bump(self.successful_by_policy_type, policy_type, summary.total_successful_session_count)
         _bump(self.failed_by_policy_type, policy_type, summary.total_failure_session_count)
         _bump(self.failures_by_reporter, reporter, summary.total_failure_session_count)
-        for detail in result.failure_details:
-            count = detail.failed_session_count
+        if tally.details:
             by_type = self.failures_by_result_type.setdefault(policy_type, {})
-            _bump(by_type, detail.result_type, count)
-            mx = dns_name(detail.receiving_mx_hostname or "") or UNKNOWN_MX
-            _bump(self.failures_by_mx, mx, count)
+            for result_type, count in tally.by_result_type.items():
+                _bump(by_type, result_type, count)
+            for host, count in tally.by_mx.items():
+                _bump(self.failures_by_mx, dns_name(host or "") or UNKNOWN_MX, count)
         self.reporters.add(reporter)
 
 
@@ -60,19 +62,31 @@ class ReportCounts:
         return tuple(sorted({c.domain for c in self.contributions}))
 
 
-def count_report(report: TlsReport, is_managed: Callable[[str], bool]) -> ReportCounts:
+class TalliedReport(Protocol):
+    """A report as counted: a whole `TlsReport`, or a streamed one (only its tallies kept)."""
+
+    @property
+    def organization_name(self) -> str: ...
+
+    @property
+    def date_range(self) -> DateRange: ...
+
+    def policy_tallies(self) -> list[tuple[PolicyResult, FailureTally]]: ...
+
+
+def count_report(report: TalliedReport, is_managed: Callable[[str], bool]) -> ReportCounts:
     """The report's contributions to managed domains; other domains are only named."""
     reporter = report.organization_name.strip()
     day = report.date_range.start_datetime.date()
     by_domain: dict[str, DayContribution] = {}
     unmanaged: set[str] = set()
-    for result in report.policies:
+    for result, tally in report.policy_tallies():
         domain = dns_name(result.policy.policy_domain)
         if not is_managed(domain):
             unmanaged.add(domain)
             continue
         contribution = by_domain.setdefault(domain, DayContribution(domain, day))
-        contribution.add(result, reporter)
+        contribution.add(result, tally, reporter)
     return ReportCounts(tuple(by_domain.values()), tuple(sorted(unmanaged)))
 
 

@@ -2,6 +2,12 @@
 body, through extraction and validation, into exactly-once daily counts, with the normalised
 report kept for drill-down.
 
+A giant reporter's report (more than `in_memory` bytes of JSON) is streamed rather than held:
+it is validated by the same rules and counted the same way, from what its failure details add
+up to, and archived as its envelope and tallies beside the attachment as received. Memory so
+stays bounded whatever the report's size; `limit` and the bomb rule (`report_extract`) bound
+the work.
+
 Nothing a sender does wrong raises: a mail that is not a report, a broken or hostile one (a
 decompression bomb), or one refused by policy (unsigned, when unsigned reports do not count) is
 quarantined with its reason, and the outcome says so. Only the product's own storage failing
@@ -10,7 +16,7 @@ raises, so the platform retries the delivery and nothing is lost.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
@@ -19,7 +25,17 @@ from typing import Any, Protocol
 from mtasts.errors import ReportError
 from mtasts.report import TlsReport
 from mtasts.report_counts import ReportCounts, count_report
-from mtasts.report_extract import DEFAULT_DECOMPRESSED_LIMIT, ReportMail, extract_mail, load_reports
+from mtasts.report_extract import (
+    DEFAULT_DECOMPRESSED_LIMIT,
+    IN_MEMORY_LIMIT,
+    ReportMail,
+    read_mail,
+    read_reports,
+)
+from mtasts.report_stream import StreamedReport
+
+# A report as ingested: whole, or (too big to hold) its envelope and failure tallies.
+Report = TlsReport | StreamedReport
 
 DKIM_PASS = "PASS"
 
@@ -53,7 +69,7 @@ class CountStore(Protocol):
 
 
 class ReportArchive(Protocol):
-    def keep_report(self, domain: str, report: TlsReport, meta: dict[str, Any]) -> str:
+    def keep_report(self, domain: str, report: Report, meta: dict[str, Any]) -> str:
         """Store the normalised report (and its original) for drill-down; the key."""
         ...
 
@@ -69,12 +85,12 @@ class ReportIngester:
     is_managed: Callable[[str], bool]
     clock: Callable[[], datetime]
     count_unsigned: bool = True
-    limit: int = DEFAULT_DECOMPRESSED_LIMIT
+    limit: int = DEFAULT_DECOMPRESSED_LIMIT  # decompressed bytes per message (see the bomb rule)
+    in_memory: int = IN_MEMORY_LIMIT  # bytes of JSON above which a report is streamed
 
     def ingest_mail(self, raw: bytes, context: MailContext) -> IngestOutcome:
         try:
-            mail = extract_mail(raw, self.limit)
-            reports = [TlsReport.from_json(d.data) for d in mail.documents]
+            loaded = read_mail(raw, self.limit, self.in_memory)
         except ReportError as error:
             return self._quarantine(context.message_id, raw, str(error))
         signed = context.dkim_verdict == DKIM_PASS
@@ -91,18 +107,18 @@ class ReportIngester:
             "dmarc_verdict": context.dmarc_verdict,
             "delivery": "email",
         }
-        return self._count(reports, meta, mail)
+        return self._count(loaded.reports, meta, loaded.mail)
 
     def ingest_body(self, body: bytes, request_id: str) -> IngestOutcome:
         """An RFC 8460 §5.4 HTTPS submission (`application/tlsrpt+gzip` or `+json`)."""
         try:
-            reports = list(load_reports(body, limit=self.limit).reports)
+            loaded = read_reports(body, limit=self.limit, in_memory=self.in_memory)
         except ReportError as error:
             return self._quarantine(request_id, body, str(error))
-        return self._count(reports, {"request_id": request_id, "delivery": "https"}, None)
+        return self._count(loaded.reports, {"request_id": request_id, "delivery": "https"}, None)
 
     def _count(
-        self, reports: list[TlsReport], meta: dict[str, Any], mail: ReportMail | None
+        self, reports: Sequence[Report], meta: dict[str, Any], mail: ReportMail | None
     ) -> IngestOutcome:
         outcome = IngestOutcome()
         received_at = self.clock()
@@ -133,7 +149,7 @@ class ReportIngester:
         return IngestOutcome(quarantined=reason)
 
 
-def _submitter(report: TlsReport, mail: ReportMail | None) -> dict[str, Any]:
+def _submitter(report: Report, mail: ReportMail | None) -> dict[str, Any]:
     """Whether `TLS-Report-Submitter` (RFC 8460 §5.3) agrees with the report's contact: the
     submitter is a domain; the contact is an address or URI whose domain should fall under it."""
     submitter = (mail.report_submitter or "").strip().lower().rstrip(".") if mail else ""

@@ -34,7 +34,10 @@ def _split_list(value: object) -> object:
     return value
 
 
-_TIMING: TypeAdapter[dict[str, int]] = TypeAdapter(dict[str, int])
+# Built on first use: only the API reads API_EXECUTION_TIMING.
+_TIMING: TypeAdapter[dict[str, int]] = TypeAdapter(
+    dict[str, int], config=ConfigDict(defer_build=True)
+)
 
 
 class Settings(BaseModel):

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from mtasts.deploy_tasks import InvalidTaskInputError
 from mtasts.domain_names import DomainName
+from mtasts.errors import InvalidTaskInputError
 from mtasts.fleet_validation import FleetSummary
 from mtasts.fleet_wiring import run_fleet_validation
 from mtasts.settings import Settings

@@ -5,6 +5,11 @@ fetch, every MX host's STARTTLS), concurrently and within bounds, then judge it
 Bounds: at most `concurrency` domains are observed at once; each MX host is probed at most once
 per run however many domains share it (hosted providers' MX hosts serve thousands of domains,
 and a burst of probes at one host looks like an attack to it).
+
+The default of 150 domains in flight keeps a fleet run's time near a tenth of one domain's per
+thousand domains when waits (not CPU) dominate: 1,000 domains take about 7 one-domain times.
+Each domain in flight holds up to three TLS connections, each with asyncio's 256 KiB receive
+buffer, so it also costs about 0.8 MB: 150 in flight stay well inside the Lambda's memory.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from mtasts.smtp_probe import MxProbe, probe_mx
 from mtasts.sts_record import select_sts_record
 from mtasts.validation_rules import Answer, MxCheck, Observation, Verdict, judge
 
-DEFAULT_CONCURRENCY = 100
+DEFAULT_CONCURRENCY = 150
 DEFAULT_SMTP_TIMEOUT = 30.0
 
 
