@@ -41,6 +41,7 @@ from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 from mtasts_local.cloudflare.state import Asset, CloudflareState, ServedSite, canonical
+from mtasts_local.latency import DelayedTransport
 from mtasts_local.pages_headers import parse_headers_file
 from mtasts_local.pki import CertKind, LocalPki
 from mtasts_local.service import Service
@@ -354,9 +355,9 @@ class _Edge:
     async def _connection(self, transport: asyncio.Transport) -> None:
         """One connection, from its TCP accept (not read from yet) to its close."""
         peer = transport.get_extra_info("peername")
+        if self.latency > 0:
+            transport = DelayedTransport(transport, self.latency, self._loop)
         try:
-            if self.latency > 0:
-                await asyncio.sleep(self.latency)
             reader, writer = await self._tls(transport)
             await self._exchange(reader, writer)
             writer.close()  # what is still buffered goes out first
@@ -441,7 +442,7 @@ class _Edge:
 
 class _Paused(asyncio.Protocol):
     """A connection just accepted: nothing is read from it until its coroutine has put TLS in
-    place (after the edge's latency, if any), so the client's hello stays in the socket."""
+    place, so the client's hello stays in the socket."""
 
     def __init__(self, accepted: Callable[[asyncio.Transport], None]) -> None:
         self._accepted = accepted
@@ -530,8 +531,9 @@ class LocalHttpsServer(Service):
         socket_timeout: float = SOCKET_TIMEOUT,
         latency: float = 0.0,
     ) -> None:
-        """`latency`: wait this many seconds after accepting a connection before reading the
-        client's TLS hello, as a client far away sees a server (the validator benchmark)."""
+        """`latency`: a round trip of this many seconds on every exchange (the TLS handshake's
+        flight, the response), as a client far away sees a server (the validator benchmark;
+        see `latency.DelayedTransport`)."""
         if latency < 0:
             raise ValueError("latency must not be negative")
         self.latency = latency

@@ -33,6 +33,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from mtasts_local.config import MxBehaviour
+from mtasts_local.latency import DelayedTransport
 from mtasts_local.pki import CertKind, LocalPki
 from mtasts_local.service import Service
 
@@ -184,11 +185,12 @@ _SMTP_MEMBERS = sorted(name for name in dir(SMTP) if name.startswith(("auth_", "
 
 
 class _Smtp(SMTP):
-    """aiosmtpd's SMTP session, held `latency` seconds before its banner (a distant host, for
-    the validator benchmark), and cheaper to create: aiosmtpd finds its AUTH mechanisms and
-    SMTP commands by listing every member of each new session (`inspect.getmembers`, `dir`),
-    which was a tenth of the CPU of a whole session with STARTTLS. Its `dir()` lists only the
-    names aiosmtpd looks for, which are the same for every session."""
+    """aiosmtpd's SMTP session, optionally far away (a round trip of `latency` seconds on
+    every exchange, STARTTLS's handshake included: for the validator benchmark), and cheaper
+    to create: aiosmtpd finds its AUTH mechanisms and SMTP commands by listing every member of
+    each new session (`inspect.getmembers`, `dir`), which was a tenth of the CPU of a whole
+    session with STARTTLS. Its `dir()` lists only the names aiosmtpd looks for, which are the
+    same for every session."""
 
     def __init__(self, handler: _SinkHandler, *, latency: float = 0.0, **kwargs: Any) -> None:
         self._latency = latency
@@ -197,10 +199,13 @@ class _Smtp(SMTP):
     def __dir__(self) -> list[str]:
         return _SMTP_MEMBERS
 
-    async def _handle_client(self) -> None:
-        if self._latency > 0:
-            await asyncio.sleep(self._latency)
-        await super()._handle_client()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # The socket's own transport is held; after STARTTLS aiosmtpd hands this method the
+        # TLS layer's, which writes through the held one already.
+        if self._latency > 0 and self._original_transport is None:
+            assert isinstance(transport, asyncio.Transport)
+            transport = DelayedTransport(transport, self._latency, self.loop)
+        super().connection_made(transport)
 
 
 class _PreboundController(Controller):
@@ -250,9 +255,9 @@ class LocalMxServer(Service):
         latency: float = 0.0,
     ) -> None:
         """`any_name`: present a certificate for any SNI name (see `_AnyNameSni`), not only
-        for `host_name` (which a client without SNI still gets). `latency`: wait this many
-        seconds after accepting a connection before the banner, as a sender far away sees
-        a host (the client's first reply arrives that late; nothing else changes)."""
+        for `host_name` (which a client without SNI still gets). `latency`: a round trip of
+        this many seconds on every exchange (banner, replies, STARTTLS's handshake), as a
+        sender far away sees a host (see `latency.DelayedTransport`)."""
         if latency < 0:
             raise ValueError("latency must not be negative")
         self.host_name = host_name.rstrip(".").lower()

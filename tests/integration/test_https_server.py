@@ -513,16 +513,26 @@ def test_a_method_pages_does_not_know_gets_501_and_the_edge_names_itself(
     assert any(line.startswith(b"date: ") for line in head)
 
 
-def test_latency_holds_each_connection_before_the_handshake(state: CloudflareState, pki: LocalPki):
+def test_latency_is_a_round_trip_on_the_handshake_and_on_the_response(
+    state: CloudflareState, pki: LocalPki
+):
     policy_site(state)
-    with LocalHttpsServer(state, pki, latency=0.3) as far:
-        with httpx.Client(verify=pki.client_context(), timeout=5.0) as http:
-            started = time.monotonic()
-            response = fetch(http, far)
-            elapsed = time.monotonic() - started
+    latency = 0.2
+    with LocalHttpsServer(state, pki, latency=latency) as far:
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", far.port), timeout=5) as raw:
+            context = pki.client_context()
+            with context.wrap_socket(raw, server_hostname=HOST) as tls:
+                shaken = time.monotonic()
+                tls.sendall(f"GET {POLICY_PATH} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                answer = b""
+                while chunk := tls.recv(65536):
+                    answer += chunk
+                answered = time.monotonic()
 
-    assert response.status_code == 200 and response.content == POLICY
-    assert 0.3 <= elapsed < 3.0
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(POLICY)
+    assert round((shaken - started) / latency) == 1  # TLS 1.3: one flight from the server
+    assert round((answered - shaken) / latency) == 1
 
 
 # --- lifecycle -----------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ makes them, each misbehaviour seen as the RFC 8460 result type a reporter would 
 
 from __future__ import annotations
 
+import re
 import shutil
 import smtplib
 import socket
@@ -239,12 +240,31 @@ def test_a_stopped_server_has_no_port_and_can_start_again(pki) -> None:
         assert server.port > 0
 
 
-def test_latency_holds_each_session_before_its_banner(pki) -> None:
-    with LocalMxServer("mx1.far.test", MxBehaviour.OK, pki, MailSink(), latency=0.3) as far:
-        started = time.monotonic()
-        with socket.create_connection((far.bind, far.port), timeout=5) as session:
-            banner = session.recv(100)
-        elapsed = time.monotonic() - started
+def test_latency_is_a_round_trip_on_every_exchange_starttls_included(pki) -> None:
+    latency = 0.2
 
-    assert banner.startswith(b"220 mx1.far.test")
-    assert 0.3 <= elapsed < 3.0
+    def reply(stream: socket.socket) -> bytes:  # one whole reply, however many lines
+        data = b""
+        while not re.search(rb"(^|\n)\d{3} [^\n]*\r\n$", data):
+            data += stream.recv(4096)
+        return data
+
+    with LocalMxServer("mx1.far.test", MxBehaviour.OK, pki, MailSink(), latency=latency) as far:
+        started = time.monotonic()
+        with socket.create_connection((far.bind, far.port), timeout=5) as raw:
+            replies = [reply(raw)]
+            marks = [time.monotonic()]
+            for command in (b"EHLO probe.test\r\n", b"STARTTLS\r\n"):
+                raw.sendall(command)
+                replies.append(reply(raw))
+                marks.append(time.monotonic())
+            with pki.client_context().wrap_socket(raw, server_hostname="mx1.far.test") as tls:
+                marks.append(time.monotonic())
+                tls.sendall(b"EHLO probe.test\r\n")
+                replies.append(reply(tls))
+                marks.append(time.monotonic())
+
+    assert [answer[:4] for answer in replies] == [b"220 ", b"250-", b"220 ", b"250-"]
+    steps = [later - earlier for earlier, later in zip([started, *marks], marks, strict=False)]
+    # banner, EHLO, STARTTLS, the handshake (TLS 1.3: one flight from the server), EHLO
+    assert [round(step / latency) for step in steps] == [1, 1, 1, 1, 1], steps

@@ -39,8 +39,14 @@ class _NamespaceAtFlush(AmazonCloudWatchEMFProvider):
         self._service = value
 
 
+# What the product calls out through: AWS APIs (botocore) and HTTPS clients (httpx: the
+# Cloudflare SDK, the deploy gate's policy fetch, callbacks). By default the Tracer patches
+# every library X-Ray knows that is importable (sqlite3, SQLAlchemy, requests, database
+# drivers...): imports that no handler uses, at every cold start.
+TRACED_MODULES = ("botocore", "httpx")
+
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=TRACED_MODULES)
 metrics = Metrics(
     provider=_NamespaceAtFlush(
         metric_set=Metrics._metrics,

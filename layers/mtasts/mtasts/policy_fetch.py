@@ -35,6 +35,7 @@ from mtasts.errors import PolicyNotServedError
 from mtasts.findings import Code
 from mtasts.policy import POLICY_SIZE_LIMIT
 from mtasts.ports import POLICY_PATH, FetchedPolicy, PolicyFetcher
+from mtasts.tls_stream import TlsStream
 
 # Finding codes (the validator reports them; see findings.Code).
 FETCH_FAILED = Code.POLICY_FETCH_FAILED.value
@@ -44,7 +45,7 @@ HTTP_STATUS = Code.POLICY_HTTP_STATUS.value
 TOO_LARGE = Code.POLICY_TOO_LARGE.value
 
 DEFAULT_TIMEOUT = 60.0  # RFC 8461 §3.3's suggested fetch timeout
-DEFAULT_CONCURRENCY = 150  # as many as the validator has domains in flight
+DEFAULT_CONCURRENCY = 250  # as many as the validator has domains in flight
 WILDCARD = "*"  # a connect-target key that catches every host without its own entry
 USER_AGENT = "mtasts-autopilot (RFC 8461 policy fetch)"
 REQUEST_HEADERS = {
@@ -273,11 +274,11 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _AsyncioStream(httpcore.AsyncNetworkStream):
-    """A connection on asyncio's own streams and TLS, each operation bounded by what is left of
-    the fetch's deadline. httpcore's AnyIO backend does the same through anyio's TLS stream,
-    which costs more CPU per fetch (about a sixth of the validator's, measured); errors map to
-    httpcore's as that backend maps them (a certificate refusal stays the cause of a
-    ConnectError)."""
+    """A connection on asyncio's own streams (TLS by `tls_stream`), each operation bounded by
+    what is left of the fetch's deadline. httpcore's AnyIO backend does the same through
+    anyio's TLS stream, which costs more CPU per fetch (about a sixth of the validator's,
+    measured); errors map to httpcore's as that backend maps them (a certificate refusal
+    stays the cause of a ConnectError)."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._reader = reader
@@ -315,22 +316,74 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
+        if server_hostname is None:  # httpcore always names the URL's host
+            raise httpcore.ConnectError("no server name for TLS")
         try:
             async with asyncio.timeout(_clamp(timeout, httpcore.ConnectTimeout)):
-                await self._writer.start_tls(ssl_context, server_hostname=server_hostname)
+                tls = await TlsStream.handshake(
+                    self._reader, self._writer, ssl_context, server_hostname
+                )
         except TimeoutError as error:
             await self.aclose()
             raise httpcore.ConnectTimeout(str(error) or "TLS handshake timed out") from error
-        except (OSError, EOFError) as error:  # ssl.SSLError included
+        except OSError as error:  # ssl.SSLError included
             await self.aclose()
             raise httpcore.ConnectError(str(error)) from error
-        return self
+        return _AsyncioTlsStream(self._reader, tls)
 
     def get_extra_info(self, info: str) -> object:
         if info == "is_readable":  # httpcore asks of idle pooled connections; none are kept
             return self._reader.at_eof()
         name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
         return self._writer.get_extra_info(name)
+
+
+class _AsyncioTlsStream(httpcore.AsyncNetworkStream):
+    """The same connection once TLS is up (`tls_stream`: OpenSSL through memory BIOs, not
+    asyncio's TLS layer and its 256 KiB buffer per connection)."""
+
+    def __init__(self, reader: asyncio.StreamReader, tls: TlsStream) -> None:
+        self._reader = reader
+        self._tls = tls
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            async with asyncio.timeout(_clamp(timeout, httpcore.ReadTimeout)):
+                return await self._tls.read(max_bytes)
+        except TimeoutError as error:
+            raise httpcore.ReadTimeout(str(error) or "read timed out") from error
+        except OSError as error:  # ssl.SSLError included
+            raise httpcore.ReadError(str(error)) from error
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if not buffer:
+            return
+        try:
+            async with asyncio.timeout(_clamp(timeout, httpcore.WriteTimeout)):
+                await self._tls.write(buffer)
+        except TimeoutError as error:
+            raise httpcore.WriteTimeout(str(error) or "write timed out") from error
+        except OSError as error:
+            raise httpcore.WriteError(str(error)) from error
+
+    async def aclose(self) -> None:
+        self._tls.abort()  # as the plain stream: no wait for the server's close_notify
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("TLS is already started")  # no proxy tunnels here
+
+    def get_extra_info(self, info: str) -> object:
+        if info == "ssl_object":
+            return self._tls.ssl_object
+        if info == "is_readable":
+            return self._reader.at_eof()
+        name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
+        return self._tls.writer.get_extra_info(name)
 
 
 # --- where connections go ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mtasts.findings import Code
+from mtasts.tls_stream import TlsStream
 
 # Finding codes (the validator reports them; see findings.Code).
 UNREACHABLE = Code.MX_UNREACHABLE.value
@@ -25,6 +26,8 @@ SMTP_PORT = 25
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_HELO = "mtasts-autopilot.invalid"
 MAX_REPLY_LINES = 100  # a reply longer than this is not an SMTP server worth talking to
+MAX_QUIT_REPLY = 4096
+GOODBYE_TIMEOUT = 5.0  # for QUIT's reply and the close, after the probe's own timeout
 _X509_CERT_HAS_EXPIRED = 10  # OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED
 
 ConnectTargets = Mapping[str, tuple[str, int]]
@@ -68,25 +71,38 @@ async def probe_mx(
     timeout: float = DEFAULT_TIMEOUT,
     helo: str = DEFAULT_HELO,
 ) -> MxProbe:
-    """EHLO, STARTTLS and a verified handshake with `host`, within one `timeout`."""
+    """EHLO, STARTTLS and a verified handshake with `host`, within one `timeout`; then QUIT
+    and the close, within `GOODBYE_TIMEOUT` more, which cannot change the outcome."""
     address, port = (connect_to or {}).get(host, (host, SMTP_PORT))
+    session = _Session(host)
     try:
         async with asyncio.timeout(timeout):
-            return await _converse(host, address, port, context, helo)
+            probe = await session.converse(address, port, context, helo)
     except TimeoutError:
-        return _failed(host, UNREACHABLE, f"{host}: no complete answer within {timeout:g} s")
+        probe = _failed(host, UNREACHABLE, f"{host}: no complete answer within {timeout:g} s")
     except _SmtpError as error:
         offered = error.code in (CERTIFICATE_INVALID, CERTIFICATE_EXPIRED)
-        return _failed(host, error.code, str(error), starttls=offered)
+        probe = _failed(host, error.code, str(error), starttls=offered)
     except OSError as error:
-        return _failed(host, UNREACHABLE, f"{host}: cannot connect to {address}:{port}: {error}")
+        probe = _failed(host, UNREACHABLE, f"{host}: cannot connect to {address}:{port}: {error}")
+    await session.goodbye()
+    return probe
 
 
-async def _converse(
-    host: str, address: str, port: int, context: ssl.SSLContext, helo: str
-) -> MxProbe:
-    reader, writer = await asyncio.open_connection(address, port)
-    try:
+class _Session:
+    """One SMTP connection of a probe, and what has to be closed at its end."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.writer: asyncio.StreamWriter | None = None
+        self.tls: TlsStream | None = None
+
+    async def converse(
+        self, address: str, port: int, context: ssl.SSLContext, helo: str
+    ) -> MxProbe:
+        host = self.host
+        reader, self.writer = await asyncio.open_connection(address, port)
+        writer = self.writer
         await _expect(reader, "220", host, "greeting")
         writer.write(f"EHLO {helo}\r\n".encode("ascii"))
         extensions = await _expect(reader, "250", host, "EHLO")
@@ -94,26 +110,39 @@ async def _converse(
             raise _SmtpError(STARTTLS_MISSING, f"{host} does not offer STARTTLS")
         writer.write(b"STARTTLS\r\n")
         await _expect(reader, "220", host, "STARTTLS")
-        await _start_tls(writer, context, host)
-        ssl_object = writer.get_extra_info("ssl_object")
-        probe = MxProbe(
+        self.tls = await _start_tls(reader, writer, context, host)
+        return MxProbe(
             host=host,
             starttls=True,
-            tls_version=ssl_object.version() if ssl_object else None,
-            not_after=_not_after(ssl_object.getpeercert() if ssl_object else None),
+            tls_version=self.tls.ssl_object.version(),
+            not_after=_not_after(self.tls.ssl_object.getpeercert()),
             error_code=None,
             error=None,
         )
-        writer.write(b"QUIT\r\n")
-        return probe
-    finally:
-        writer.close()
-        await _quietly_closed(writer)
+
+    async def goodbye(self) -> None:
+        """Over TLS: QUIT, its reply awaited (RFC 5321 §4.1.1.10: a client SHOULD wait for
+        it) but not judged, and close_notify. Then the TCP close. Never raises."""
+        if self.writer is None:
+            return
+        try:
+            async with asyncio.timeout(GOODBYE_TIMEOUT):
+                if self.tls is not None:
+                    await self.tls.write(b"QUIT\r\n")
+                    await self.tls.read(MAX_QUIT_REPLY)
+                    self.tls.close()
+                else:
+                    self.writer.close()
+                await self.writer.wait_closed()
+        except (TimeoutError, OSError, ssl.SSLError):
+            self.writer.transport.abort()  # the host hung up first, or will not let go
 
 
-async def _start_tls(writer: asyncio.StreamWriter, context: ssl.SSLContext, host: str) -> None:
+async def _start_tls(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext, host: str
+) -> TlsStream:
     try:
-        await writer.start_tls(context, server_hostname=host)
+        return await TlsStream.handshake(reader, writer, context, host)
     except ssl.SSLCertVerificationError as error:
         code = CERTIFICATE_EXPIRED if error.verify_code == _X509_CERT_HAS_EXPIRED else None
         detail = error.verify_message or str(error)
@@ -148,13 +177,6 @@ def _not_after(certificate: Mapping[str, object] | None) -> datetime | None:
     if not isinstance(value, str):
         return None
     return datetime.fromtimestamp(ssl.cert_time_to_seconds(value), UTC)
-
-
-async def _quietly_closed(writer: asyncio.StreamWriter) -> None:
-    try:
-        await writer.wait_closed()
-    except (OSError, ssl.SSLError):
-        pass  # the peer hung up first; nothing is left to release
 
 
 def _failed(host: str, code: str, message: str, *, starttls: bool = False) -> MxProbe:
