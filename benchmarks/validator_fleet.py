@@ -40,6 +40,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import trustme
+
 from mtasts.tls_stream import TlsStream
 from mtasts_local.cloudflare.state import (
     Asset,
@@ -52,6 +54,7 @@ from mtasts_local.cloudflare.state import (
     canonical,
     new_id,
 )
+from mtasts_local.pki import LocalPki
 
 RATIO_TARGET = 0.5
 LATENCY_FACTOR_TARGET = 10.0
@@ -177,20 +180,37 @@ def _site(state: IndexedState, zone: Zone, domain: str, policy: bytes, headers: 
     state.add_project(project)
 
 
-def serve_world(
-    connection: Connection, domains: int, mx_servers: int, delay: float, shared_mx: bool
-) -> None:
-    """The child process: start the world, send its endpoints, serve until told to stop."""
-    from mtasts_local.pki import LocalPki
+@dataclass(frozen=True, slots=True)
+class WorldRole:
+    """What one world process serves: "web" (DNS and the Pages edge, over the state) or "mail"
+    (the SMTP servers); each once directly and, with `latency`, once more that far away."""
 
+    name: str
+    domains: int
+    mx_servers: int
+    latency: float
+    shared_mx: bool
+    ca_pem: tuple[bytes, bytes]  # certificate and key: the servers of both processes chain to it
+
+
+Listening = list[tuple[str, int]]  # where a process's servers listen, in its role's order
+
+
+def serve_world(connection: Connection, role: WorldRole) -> None:
+    """A child process: start its part of the world, send where it listens (directly, then far
+    away), serve until told to stop. The world is two processes, as a real one's servers are
+    on other machines: the threads of one share an interpreter lock, which was the bottleneck."""
     stoppers: list[Callable[[], None]] = []
     try:
-        pki, state = LocalPki(), IndexedState("bench-account", "bench-token")
-        hosts = populate(state, domain_names(domains), shared_mx)
-        bundle = pki.write_ca_bundle(Path(tempfile.mkdtemp(prefix="bench-")) / "ca.pem")
-        direct = _servers(state, pki, hosts, mx_servers, 0.0, stoppers)
-        far = _servers(state, pki, hosts, mx_servers, delay, stoppers) if delay > 0 else None
-        connection.send(WorldEndpoints(str(bundle), direct, far))
+        pki = LocalPki(trustme.CA.from_pem(*role.ca_pem))
+        latencies = [0.0, role.latency] if role.latency > 0 else [0.0]
+        if role.name == "web":
+            state = IndexedState("bench-account", "bench-token")
+            populate(state, domain_names(role.domains), role.shared_mx)
+            listening = [_web_servers(state, pki, delay, stoppers) for delay in latencies]
+        else:
+            listening = [_mx_servers(pki, role.mx_servers, delay, stoppers) for delay in latencies]
+        connection.send(listening)
         while connection.recv() == "cpu":
             connection.send(process_cpu())
     except Exception as error:  # the parent reports it; a traceback here would be lost
@@ -200,35 +220,107 @@ def serve_world(
             stop()
 
 
-def _servers(
-    state: IndexedState,
-    pki: Any,
-    hosts: Sequence[str],
-    mx_servers: int,
-    latency: float,
-    stoppers: list[Callable[[], None]],
-) -> Targets:
-    """One DNS server, one HTTPS edge and `mx_servers` SMTP servers over the same state, each
-    holding every connection (and DNS answer) `latency` seconds: a world that far away."""
-    from mtasts_local.config import MxBehaviour
+def _web_servers(
+    state: IndexedState, pki: LocalPki, latency: float, stoppers: list[Callable[[], None]]
+) -> Listening:
+    """One DNS server and one HTTPS edge over the state, `latency` away."""
     from mtasts_local.dns_server import LocalDnsServer
     from mtasts_local.https_server import LocalHttpsServer
-    from mtasts_local.smtp_server import LocalMxServer, MailSink
 
     https = LocalHttpsServer(state, pki, socket_timeout=TIMEOUT, latency=latency).start()
     stoppers.append(https.stop)
     dns = LocalDnsServer(state, edge_address="127.0.0.1", latency=latency).start()
     stoppers.append(dns.stop)
+    return [("127.0.0.1", dns.port), ("127.0.0.1", https.port)]
+
+
+def _mx_servers(
+    pki: LocalPki, count: int, latency: float, stoppers: list[Callable[[], None]]
+) -> Listening:
+    """`count` SMTP servers that present a certificate for any MX name, `latency` away."""
+    from mtasts_local.config import MxBehaviour
+    from mtasts_local.smtp_server import LocalMxServer, MailSink
+
     sink = MailSink()
-    servers = []
-    for number in range(mx_servers):
+    listening = []
+    for number in range(count):
         server = LocalMxServer(
             f"mx{number}.bench.test", MxBehaviour.OK, pki, sink, any_name=True, latency=latency
         ).start()
         stoppers.append(server.stop)
-        servers.append(("127.0.0.1", server.port))
-    smtp = {host: servers[i % len(servers)] for i, host in enumerate(hosts)}
-    return Targets(("127.0.0.1", dns.port), ("127.0.0.1", https.port), smtp)
+        listening.append(("127.0.0.1", server.port))
+    return listening
+
+
+class World:
+    """The world's two processes, seen from the client: where to connect, their CPU time."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        ca = trustme.CA(organization_name="validator_fleet benchmark CA")
+        bundle = Path(tempfile.mkdtemp(prefix="bench-")) / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        context = multiprocessing.get_context("spawn")
+        self._processes: list[tuple[Any, Connection]] = []
+        listening: dict[str, list[Listening]] = {}
+        try:
+            for name in ("web", "mail"):
+                role = WorldRole(
+                    name,
+                    args.domains,
+                    args.mx_servers,
+                    args.latency_ms / 1000,
+                    args.shared_mx,
+                    (ca.cert_pem.bytes(), ca.private_key_pem.bytes()),
+                )
+                parent, child = context.Pipe()
+                process = context.Process(
+                    target=serve_world, args=(child, role), name=f"bench-world-{name}"
+                )
+                process.start()
+                self._processes.append((process, parent))
+                listening[name] = _started(process, parent)
+        except BaseException:
+            self.stop()
+            raise
+        hosts = [h for d in domain_names(args.domains) for h in mx_names(d, args.shared_mx)]
+        targets = [
+            _targets(web, mail, list(dict.fromkeys(hosts)))
+            for web, mail in zip(listening["web"], listening["mail"], strict=True)
+        ]
+        far = targets[1] if len(targets) > 1 else None
+        self.endpoints = WorldEndpoints(str(bundle.resolve()), targets[0], far)
+
+    def cpu(self) -> float:
+        """The CPU seconds of every world process so far (all threads, user and system)."""
+        total = 0.0
+        for _, connection in self._processes:
+            connection.send("cpu")
+            total += connection.recv()
+        return total
+
+    def stop(self) -> None:
+        for process, connection in self._processes:
+            if process.is_alive():
+                connection.send("stop")
+        for process, _ in self._processes:
+            process.join(60)
+
+
+def _started(process: Any, connection: Connection) -> list[Listening]:
+    if not connection.poll(180):
+        process.kill()
+        raise BenchmarkError("the world did not start within 180 s")
+    message = connection.recv()
+    if isinstance(message, str):
+        process.join()
+        raise BenchmarkError(f"the world failed to start: {message}")
+    listening: list[Listening] = message
+    return listening
+
+
+def _targets(web: Listening, mail: Listening, hosts: Sequence[str]) -> Targets:
+    dns, https = web
+    return Targets(dns, https, {host: mail[i % len(mail)] for i, host in enumerate(hosts)})
 
 
 # --- the floor ------------------------------------------------------------------------------------
@@ -346,28 +438,16 @@ def process_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class WorldCpu:
-    """Asks the world process for its CPU time, so a run's figures include the servers'."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._connection = connection
-
-    def __call__(self) -> float:
-        self._connection.send("cpu")
-        seconds: float = self._connection.recv()
-        return seconds
+_WORLD: World | None = None
 
 
-_WORLD_CPU: WorldCpu | None = None
-
-
-def watch_world_cpu(connection: Connection) -> None:
-    global _WORLD_CPU
-    _WORLD_CPU = WorldCpu(connection)
+def watch_world(world: World) -> None:
+    global _WORLD
+    _WORLD = world
 
 
 def world_cpu() -> float:
-    return _WORLD_CPU() if _WORLD_CPU is not None else 0.0
+    return _WORLD.cpu() if _WORLD is not None else 0.0
 
 
 def domain_names(count: int) -> list[str]:
@@ -556,25 +636,6 @@ def cpu_bound(domains: int, fleet: Timing, one: float) -> None:
 # --- main -----------------------------------------------------------------------------------------
 
 
-def start_world(args: argparse.Namespace) -> tuple[Any, Connection, WorldEndpoints]:
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(
-        target=serve_world,
-        args=(child, args.domains, args.mx_servers, args.latency_ms / 1000, args.shared_mx),
-        name="bench-world",
-    )
-    process.start()
-    if not parent.poll(180):
-        process.kill()
-        raise BenchmarkError("the world did not start within 180 s")
-    message = parent.recv()
-    if isinstance(message, str):
-        process.join()
-        raise BenchmarkError(f"the world failed to start: {message}")
-    return process, parent, message
-
-
 async def part_run(endpoints: WorldEndpoints, domains: Sequence[str], part: str) -> Timing:
     """One kind of probe alone over every domain, as the validator makes it (its limits)."""
     from mtasts.dns_lookup import AsyncDnsLookup
@@ -659,20 +720,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     started = time.perf_counter()
     try:
-        process, connection, endpoints = start_world(args)
+        world = World(args)
     except BenchmarkError as error:
         print(f"validator_fleet: {error}", file=sys.stderr)
         return 2
     try:
         print(f"world ready in {time.perf_counter() - started:.1f} s")
-        watch_world_cpu(connection)
-        figures = measure(args, endpoints)
+        watch_world(world)
+        figures = measure(args, world.endpoints)
     except BenchmarkError as error:
         print(f"validator_fleet: {error}", file=sys.stderr)
         return 2
     finally:
-        connection.send("stop")
-        process.join(60)
+        world.stop()
     met = report(figures, args.latency_ms)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
     return 0 if met else 1

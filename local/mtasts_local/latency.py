@@ -18,6 +18,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
+_BURST = 0.001  # what is due within this many seconds of the first goes out with it
+
 
 class DelayedTransport(asyncio.Transport):
     """Wraps a server's transport; writes and the close reach the peer `latency` seconds late.
@@ -77,16 +79,27 @@ class DelayedTransport(asyncio.Transport):
             self._timer = self._loop.call_at(self._held[0][0], self._release)
 
     def _release(self) -> None:
+        """Send what is due, as one write: what the server wrote in one burst (the lines of a
+        reply, the records of a handshake flight) reaches the peer together, as it would off
+        a real path, instead of one segment and one wake-up per piece."""
         self._timer = None
-        now = self._loop.time()
-        while self._held and self._held[0][0] <= now:
+        due = self._loop.time() + _BURST
+        burst: list[bytes] = []
+        while self._held and self._held[0][0] <= due:
             _, item = self._held.popleft()
             if item is None:
+                self._send(burst)
                 self._transport.close()
-            elif not self._transport.is_closing():  # the peer may have gone meanwhile
-                self._transport.write(item)
+                burst = []
+            else:
+                burst.append(item)
+        self._send(burst)
         if self._held:
             self._timer = self._loop.call_at(self._held[0][0], self._release)
+
+    def _send(self, burst: list[bytes]) -> None:
+        if burst and not self._transport.is_closing():  # the peer may have gone meanwhile
+            self._transport.write(b"".join(burst))
 
     # --- the wrapped transport's own ---------------------------------------------------------
 

@@ -28,8 +28,10 @@ EXPIRING_IN = timedelta(days=5)
 
 
 class LocalPki:
-    def __init__(self) -> None:
-        self.ca = trustme.CA(organization_name="MTA-STS autopilot local world CA")
+    def __init__(self, ca: trustme.CA | None = None) -> None:
+        """`ca`: the trusted CA to issue from (one shared by the servers of several
+        processes); a new one by default."""
+        self.ca = ca or trustme.CA(organization_name="MTA-STS autopilot local world CA")
         self._untrusted_ca = trustme.CA(organization_name="Nobody trusts this CA")
         self._leaves: dict[tuple[tuple[str, ...], CertKind], trustme.LeafCert] = {}
         self._lock = threading.Lock()

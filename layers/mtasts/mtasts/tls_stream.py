@@ -53,7 +53,8 @@ class TlsStream:
         tls = context.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
         stream = cls(reader, writer, tls, incoming, outgoing)
         try:
-            await stream._drive(tls.do_handshake)
+            # The client's last flight waits for the first write (or read), to go out with it.
+            await stream._drive(tls.do_handshake, send_now=False)
         except ssl.SSLEOFError as error:
             message = "the peer closed the connection during the TLS handshake"
             raise ConnectionResetError(message) from error
@@ -92,9 +93,9 @@ class TlsStream:
         """Drop the connection at once, as a client that will not wait on a broken server."""
         self._writer.transport.abort()
 
-    async def _drive[T](self, operation: Callable[[], T]) -> T:
+    async def _drive[T](self, operation: Callable[[], T], send_now: bool = True) -> T:
         """Run `operation` until OpenSSL no longer needs bytes from the peer, sending what it
-        produced after each step."""
+        produced before each wait for the peer, and at the end unless not `send_now`."""
         while True:
             try:
                 result = operation()
@@ -108,7 +109,8 @@ class TlsStream:
                 else:
                     self._incoming.write_eof()
                 continue
-            self._flush()
+            if send_now:
+                self._flush()
             return result
 
     def _flush(self) -> None:
