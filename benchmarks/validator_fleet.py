@@ -545,7 +545,12 @@ def timed_rounds(endpoints: WorldEndpoints, domains: Sequence[str], rounds: int)
 def latency_runs(
     endpoints: WorldEndpoints, domains: Sequence[str], figures: Figures, rounds: int
 ) -> None:
-    asyncio.run(floor_timed(endpoints, domains, True))  # these servers' certificate caches
+    # Warm-up, untimed: the floor fills these servers' certificate caches; a validator pass
+    # brings the world's processes to their steady state (their heaps grown to the peak of a
+    # validator run's sessions: the first such run cost the world 1-2 s more CPU than later
+    # ones, which remote servers in service would not show).
+    asyncio.run(floor_timed(endpoints, domains, True))
+    asyncio.run(validator_run(endpoints, domains, True))
     singles = []
     for domain in domains[-5:]:
         singles.append(asyncio.run(validator_run(endpoints, [domain], True)).wall)

@@ -1,15 +1,19 @@
-"""The msgspec fast path of `TlsReport.from_json` against the path of record.
+"""The msgspec fast path of `TlsReport.from_json` against the path of record, and the one-step
+gunzip of `load_reports` against its general path.
 
 Whatever the fast path accepts must be accepted by the pydantic rules and read the same way, and
 whatever it cannot vouch for goes to them: so every case below, valid or not, must come out of
 `from_json` exactly as it comes out of `_from_json_checked` (same dump, same original, same
-error message)."""
+error message). Likewise `load_reports`'s one-step gunzip must give exactly what its general path
+gives, and leave everything else to it."""
 
 from __future__ import annotations
 
 import gzip
 import json
-from datetime import UTC
+import struct
+import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import AliasChoices, TypeAdapter
 
-from mtasts.errors import ReportError
+from mtasts import report_extract
+from mtasts.errors import ReportError, ReportTooLargeError
 from mtasts.report import (
     _DETAIL_FIELDS,
     DateRangeFields,
@@ -39,6 +44,7 @@ from mtasts.report import (
     _ReportBody,
     plain_datetime,
 )
+from mtasts.report_extract import load_reports
 from tests.unit.test_report_model import (
     BASE,
     DETAIL,
@@ -429,3 +435,213 @@ def test_a_datetime_off_the_calendar_is_a_report_error_not_a_crash(text: str) ->
     assert plain_datetime(text) is None
     with pytest.raises(ReportError, match="start-datetime"):
         TlsReport.from_json(dumps(variant(date_range__start_datetime=text)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-01T00:00:00.1234565Z",
+        "2026-11-01T00:00:00.9999995Z",
+        "2026-11-01T23:59:59.99999951",
+    ],
+)
+def test_msgspec_would_round_what_the_rules_truncate_so_the_range_is_read_as_text(
+    text: str,
+) -> None:
+    """Why `from_json` reads the date range from text, not with msgspec's own datetime
+    decoding: past six fractional digits msgspec rounds and pydantic truncates, and a decoded
+    datetime no longer shows which it was. `plain_datetime` leaves such text to the rules."""
+    natively = msgspec.json.decode(orjson.dumps(text), type=datetime)
+    by_the_rules = RULES_DATETIME.validate_python(text)
+    assert natively.replace(tzinfo=UTC) != by_the_rules
+    assert plain_datetime(text) is None
+
+
+# --- the one-step gunzip against the general path -----------------
+
+GZ_REPORT = gzip.compress(dumps(BASE), mtime=0)
+GZ_BIG_REPORT = gzip.compress(dumps(with_details(*[DETAIL] * 400)), mtime=0)
+
+
+def deflate_bits(*fields: tuple[int, int]) -> bytes:
+    """(value, width) fields packed as DEFLATE packs them, from the least significant bit."""
+    value = count = 0
+    for field_value, width in fields:
+        value |= field_value << count
+        count += width
+    return value.to_bytes((count + 7) // 8, "little")
+
+
+def huffman(code: int, length: int) -> tuple[int, int]:
+    """A Huffman code goes in from its most significant bit."""
+    return int(format(code, f"0{length}b")[::-1], 2), length
+
+
+def fixed_code(symbol: int) -> tuple[int, int]:
+    """The code of a literal/length symbol in a fixed-Huffman block (RFC 1951 §3.2.6)."""
+    if symbol < 144:
+        return huffman(0x30 + symbol, 8)
+    if symbol < 256:
+        return huffman(0x190 + symbol - 144, 9)
+    if symbol < 280:
+        return huffman(symbol - 256, 7)
+    return huffman(0xC0 + symbol - 280, 8)
+
+
+def gzip_member(
+    deflated: bytes, content: bytes, flags: int = 0, header_fields: bytes = b""
+) -> bytes:
+    trailer = struct.pack("<II", zlib.crc32(content), len(content))
+    return b"\x1f\x8b\x08" + bytes([flags]) + bytes(6) + header_fields + deflated + trailer
+
+
+def raw_deflate(data: bytes) -> bytes:
+    compressor = zlib.compressobj(wbits=-15)
+    return compressor.compress(data) + compressor.flush()
+
+
+def header_crc(flags: int, header_fields: bytes) -> bytes:
+    head = b"\x1f\x8b\x08" + bytes([flags]) + bytes(6) + header_fields
+    return struct.pack("<H", zlib.crc32(head) & 0xFFFF)
+
+
+def with_invalid_length_or_distance(length_symbol: int, distance_symbol: int) -> bytes:
+    """A fixed-Huffman block: `{`, then a match with a length or distance symbol that RFC 1951
+    reserves. zlib refuses them; a lenient inflater (libdeflate) reads 286 and 287 as a length
+    of 258, so the trailer is written for that reading: only the code can make it refuse."""
+    stream = deflate_bits(
+        (1, 1),  # BFINAL
+        (1, 2),  # BTYPE: fixed Huffman
+        fixed_code(ord("{")),
+        fixed_code(length_symbol),
+        huffman(distance_symbol, 5),
+        fixed_code(256),
+    )
+    return gzip_member(stream, b"{" * 259)
+
+
+def with_dynamic_header(hlit: int, hdist: int, precode: tuple[int, ...]) -> bytes:
+    """A dynamic-Huffman block header (then junk) that zlib refuses: too many length or
+    distance codes, or a precode of one symbol (an incomplete code)."""
+    lengths = [(length, 3) for length in precode]
+    stream = deflate_bits((1, 1), (2, 2), (hlit, 5), (hdist, 5), (len(precode) - 4, 4), *lengths)
+    return gzip_member(stream + b"\x55" * 24, b"{}")
+
+
+HEADER_FIELDS = struct.pack("<H", 4) + b"ab\x00\x00" + b"r.json\x00" + b"a comment\x00"
+GZIP_CASES = [
+    GZ_REPORT,
+    GZ_BIG_REPORT,
+    gzip.compress(dumps(BASE), compresslevel=0, mtime=0),  # stored blocks
+    gzip.compress(dumps(BASE), compresslevel=1, mtime=0),
+    gzip.compress(dumps(BASE), compresslevel=9, mtime=0),
+    gzip.compress(b"\xef\xbb\xbf \n" + dumps(BASE), mtime=0),
+    gzip.compress(b"not json", mtime=0),
+    gzip.compress(b"", mtime=0),
+    gzip.compress(GZ_REPORT, mtime=0),
+    gzip_member(raw_deflate(dumps(BASE)), dumps(BASE), 0x1C, HEADER_FIELDS),
+    gzip_member(
+        raw_deflate(dumps(BASE)), dumps(BASE), 0x1E, HEADER_FIELDS + header_crc(0x1E, HEADER_FIELDS)
+    ),
+    gzip_member(raw_deflate(dumps(BASE)), dumps(BASE), 0x1E, HEADER_FIELDS + b"\x00\x00"),
+    gzip_member(raw_deflate(dumps(BASE)), dumps(BASE), 0x20),  # a reserved flag
+    # Several members, padding, and a second member that is broken or not one.
+    GZ_REPORT + GZ_REPORT,
+    GZ_REPORT + gzip.compress(b"", mtime=0),
+    GZ_REPORT + gzip.compress(b" \n", mtime=0),
+    gzip.compress(dumps(BASE)[:40], mtime=0) + gzip.compress(dumps(BASE)[40:], mtime=0),
+    GZ_REPORT + bytes(8),
+    GZ_REPORT + b"trailing garbage",
+    GZ_REPORT + b"\x1f",
+    GZ_REPORT + b"\x1f\x8b",
+    GZ_REPORT + b"\x1f\x8b\x09" + GZ_REPORT[3:],  # not deflate
+    GZ_REPORT + GZ_REPORT[:-9],  # a truncated second member
+    # Truncated or corrupt members.
+    GZ_REPORT[:-1],
+    GZ_REPORT[:-8],
+    GZ_REPORT[:30],
+    GZ_REPORT[:-8] + bytes(8),  # CRC and length wrong
+    GZ_REPORT[:-4] + struct.pack("<I", len(dumps(BASE)) + 1),  # the length wrong
+    GZ_REPORT[:-8] + struct.pack("<I", zlib.crc32(dumps(BASE)) ^ 1) + GZ_REPORT[-4:],
+    GZ_REPORT[:20] + bytes([GZ_REPORT[20] ^ 0x40]) + GZ_REPORT[21:],
+    gzip_member(deflate_bits((1, 1), (0, 2)) + struct.pack("<HH", 2, 2) + b"{}", b"{}"),
+    # Streams that zlib refuses and a lenient inflater would read.
+    with_invalid_length_or_distance(286, 0),
+    with_invalid_length_or_distance(287, 0),
+    with_invalid_length_or_distance(257, 30),
+    with_invalid_length_or_distance(257, 31),
+    with_dynamic_header(30, 0, (0, 0, 0, 1)),
+    with_dynamic_header(31, 0, (0, 0, 0, 1)),
+    with_dynamic_header(0, 30, (0, 0, 0, 1)),
+    with_dynamic_header(0, 31, (0, 0, 0, 1)),
+    with_dynamic_header(0, 0, (0, 0, 0, 1)),
+]
+
+
+def one_step(data: bytes, allowed: int) -> tuple[Any, ...]:
+    """What `_gunzip_in_one_step` gives."""
+    try:
+        return ("inflated", report_extract._gunzip_in_one_step(data, allowed))
+    except ReportTooLargeError as exc:
+        return ("too large", str(exc))
+
+
+def loaded(data: bytes, limit: int) -> tuple[Any, ...]:
+    try:
+        result = load_reports(data, "r.json.gz", limit)
+    except ReportError as exc:
+        return ("refused", type(exc), str(exc))
+    return ("accepted", [(r.model_dump(), r._original_json) for r in result.reports], result.mail)
+
+
+def assert_one_step_is_the_general_paths(data: bytes, limit: int = 64 << 20) -> None:
+    """`load_reports` gives what its general path (which never takes the one step) gives: the
+    same reports, originals and errors."""
+    fast = loaded(data, limit)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report_extract, "_gunzip_in_one_step", lambda data, allowed: None)
+        assert loaded(data, limit) == fast
+
+
+@pytest.mark.parametrize("data", GZIP_CASES)
+def test_the_one_step_gunzip_reads_exactly_what_the_general_path_reads(data: bytes) -> None:
+    assert_one_step_is_the_general_paths(data)
+
+
+@pytest.mark.parametrize("limit", [100, 2_000, len(dumps(BASE)), len(dumps(BASE)) + 1])
+def test_the_one_step_gunzip_keeps_the_size_budget(limit: int) -> None:
+    assert_one_step_is_the_general_paths(GZ_REPORT, limit)
+    assert_one_step_is_the_general_paths(GZ_BIG_REPORT, limit)
+
+
+def test_the_one_step_gunzip_takes_the_usual_attachment_and_nothing_else() -> None:
+    """The cases above are not all left to the general path: a single member is inflated in one
+    step, and the streams that only a lenient inflater reads are not."""
+    inflated = [one_step(data, 64 << 20)[1] for data in GZIP_CASES]
+    assert inflated[0] == dumps(BASE)
+    assert inflated[GZIP_CASES.index(GZ_REPORT + GZ_REPORT)] is None
+    lenient = GZIP_CASES[-9:]
+    assert [one_step(data, 64 << 20)[1] for data in lenient] == [None] * len(lenient)
+
+
+@st.composite
+def damaged_gzip(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from([GZ_REPORT, GZ_REPORT + GZ_REPORT, GZIP_CASES[9]])))
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        where = draw(st.integers(min_value=0, max_value=len(data)))
+        kind = draw(st.sampled_from(["flip", "cut", "append", "insert"]))
+        if kind == "flip" and where < len(data):
+            data[where] ^= draw(st.integers(min_value=1, max_value=255))
+        elif kind == "cut":
+            del data[where:]
+        elif kind == "append":
+            data += draw(st.sampled_from([b"\x1f\x8b", b"\x00" * 8, GZ_REPORT[:12], b"x"]))
+        else:
+            data[where:where] = draw(st.binary(min_size=1, max_size=4))
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged_gzip())
+def test_damaged_gzip_reads_in_one_step_as_on_the_general_path(data: bytes) -> None:
+    assert_one_step_is_the_general_paths(data)

@@ -29,6 +29,8 @@ from email.message import EmailMessage, Message
 from email.parser import Parser
 from typing import Final
 
+import msgspec
+
 from mtasts.errors import ReportError, ReportTooLargeError
 from mtasts.report import TlsReport
 from mtasts.report_stream import ReportSource, StreamedReport, read_stream
@@ -101,8 +103,11 @@ class ReportMail:
     report_submitter: str | None = None
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass costs 0.2 µs more per small report
-class LoadedReports:
+class LoadedReports(msgspec.Struct, frozen=True, gc=False):
+    """Every report of an input, held whole, and the mail they came in (if it was one). A struct
+    rather than a dataclass: it is built in C, 0.1 µs less per small report. Frozen, it cannot
+    be made to hold itself, so the collector need not track it."""
+
     reports: tuple[TlsReport, ...]
     mail: ReportMail | None = None
 
@@ -187,7 +192,7 @@ def gunzip(data: bytes, budget: _Budget) -> bytes:
 def _gunzip_in_one_step(data: bytes, allowed: int) -> bytes | None:
     """A single gzip member inflated by one call, as most attachments are, if it gives at most
     `allowed` bytes; None for anything else (several members, a broken one, too big for a
-    step), which `_inflate` then reads."""
+    step), which `_inflate` then reads and words any error of."""
     decompressor = zlib.decompressobj(wbits=31)
     try:
         document = decompressor.decompress(data, min(allowed, _INFLATE_STEP - 1) + 1)
@@ -350,10 +355,13 @@ def load_reports(
 ) -> LoadedReports:
     """Every report in `data`: an email, JSON, gzip or zip, told apart by content; each held
     whole (the budget bounds the memory)."""
-    if data[:2] == _GZIP_MAGIC:  # the common case, without the general machinery
+    if data.startswith(_GZIP_MAGIC):  # the common case, without the general machinery
         document = _gunzip_in_one_step(data, _allowance(len(data), limit))
-        if document is not None and (document[:1] == b"{" or _looks_like_json(document)):
-            return LoadedReports((TlsReport.from_json(document.removeprefix(_UTF8_BOM)),))
+        if document is not None:
+            if document.startswith(b"{"):
+                return LoadedReports((TlsReport.from_json(document),))
+            if _looks_like_json(document):
+                return LoadedReports((TlsReport.from_json(document.removeprefix(_UTF8_BOM)),))
     budget = _Budget.for_input(len(data), limit)
     sources, mail, depth = _sources(data, name)
     documents = _all_documents(sources, budget, depth, _INFLATE_STEP)
