@@ -274,19 +274,28 @@ class _DeadlineStream(httpcore.NetworkStream):
 
 
 class _AsyncioStream(httpcore.AsyncNetworkStream):
-    """A connection on asyncio's own streams (TLS by `tls_stream`), each operation bounded by
-    what is left of the fetch's deadline. httpcore's AnyIO backend does the same through
-    anyio's TLS stream, which costs more CPU per fetch (about a sixth of the validator's,
-    measured); errors map to httpcore's as that backend maps them (a certificate refusal
-    stays the cause of a ConnectError)."""
+    """A connection on asyncio's own streams, TLS by `tls_stream` once started (OpenSSL through
+    memory BIOs, not asyncio's TLS layer and its 256 KiB buffer per connection), each operation
+    bounded by what is left of the fetch's deadline. httpcore's AnyIO backend does the same
+    through anyio's TLS stream, which costs more CPU per fetch (about a sixth of the
+    validator's, measured); errors map to httpcore's as that backend maps them (a certificate
+    refusal stays the cause of a ConnectError)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        tls: TlsStream | None = None,
+    ) -> None:
         self._reader = reader
         self._writer = writer
+        self._tls = tls
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
             async with asyncio.timeout(_clamp(timeout, httpcore.ReadTimeout)):
+                if self._tls is not None:
+                    return await self._tls.read(max_bytes)
                 return await self._reader.read(max_bytes)
         except TimeoutError as error:
             raise httpcore.ReadTimeout(str(error) or "read timed out") from error
@@ -298,8 +307,11 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
             return
         try:
             async with asyncio.timeout(_clamp(timeout, httpcore.WriteTimeout)):
-                self._writer.write(buffer)
-                await self._writer.drain()
+                if self._tls is not None:
+                    await self._tls.write(buffer)
+                else:
+                    self._writer.write(buffer)
+                    await self._writer.drain()
         except TimeoutError as error:
             raise httpcore.WriteTimeout(str(error) or "write timed out") from error
         except OSError as error:
@@ -316,8 +328,8 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        if server_hostname is None:  # httpcore always names the URL's host
-            raise httpcore.ConnectError("no server name for TLS")
+        if self._tls is not None or server_hostname is None:  # no proxy tunnels here
+            raise httpcore.ConnectError("TLS needs a plain connection and a server name")
         try:
             async with asyncio.timeout(_clamp(timeout, httpcore.ConnectTimeout)):
                 tls = await TlsStream.handshake(
@@ -329,61 +341,15 @@ class _AsyncioStream(httpcore.AsyncNetworkStream):
         except OSError as error:  # ssl.SSLError included
             await self.aclose()
             raise httpcore.ConnectError(str(error)) from error
-        return _AsyncioTlsStream(self._reader, tls)
+        return _AsyncioStream(self._reader, self._writer, tls)
 
     def get_extra_info(self, info: str) -> object:
+        if info == "ssl_object":
+            return None if self._tls is None else self._tls.ssl_object
         if info == "is_readable":  # httpcore asks of idle pooled connections; none are kept
             return self._reader.at_eof()
         name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
         return self._writer.get_extra_info(name)
-
-
-class _AsyncioTlsStream(httpcore.AsyncNetworkStream):
-    """The same connection once TLS is up (`tls_stream`: OpenSSL through memory BIOs, not
-    asyncio's TLS layer and its 256 KiB buffer per connection)."""
-
-    def __init__(self, reader: asyncio.StreamReader, tls: TlsStream) -> None:
-        self._reader = reader
-        self._tls = tls
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        try:
-            async with asyncio.timeout(_clamp(timeout, httpcore.ReadTimeout)):
-                return await self._tls.read(max_bytes)
-        except TimeoutError as error:
-            raise httpcore.ReadTimeout(str(error) or "read timed out") from error
-        except OSError as error:  # ssl.SSLError included
-            raise httpcore.ReadError(str(error)) from error
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
-        try:
-            async with asyncio.timeout(_clamp(timeout, httpcore.WriteTimeout)):
-                await self._tls.write(buffer)
-        except TimeoutError as error:
-            raise httpcore.WriteTimeout(str(error) or "write timed out") from error
-        except OSError as error:
-            raise httpcore.WriteError(str(error)) from error
-
-    async def aclose(self) -> None:
-        self._tls.abort()  # as the plain stream: no wait for the server's close_notify
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("TLS is already started")  # no proxy tunnels here
-
-    def get_extra_info(self, info: str) -> object:
-        if info == "ssl_object":
-            return self._tls.ssl_object
-        if info == "is_readable":
-            return self._reader.at_eof()
-        name = {"client_addr": "sockname", "server_addr": "peername"}.get(info, info)
-        return self._tls.writer.get_extra_info(name)
 
 
 # --- where connections go ------------------------------------------------------------------------

@@ -10,7 +10,8 @@ The default of 250 domains in flight keeps a fleet run of 1,000 domains within t
 domain's time when every exchange waits on a distant host (waits alone: 4 one-domain times).
 Each domain in flight holds up to three connections (the policy fetch and two MX probes; TLS by
 `tls_stream`, which keeps no buffer of its own): 750 file descriptors at most, inside Lambda's
-1,024, and about 0.1 MB of memory per domain in flight.
+1,024, and about 0.1 MB of memory per domain in flight. Where the limit on open files is lower
+(macOS gives a shell 256), fewer domains are in flight: `concurrency_within_open_files`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ from mtasts.validation_rules import Answer, MxCheck, Observation, Verdict, judge
 
 DEFAULT_CONCURRENCY = 250
 DEFAULT_SMTP_TIMEOUT = 30.0
+CONNECTIONS_PER_DOMAIN = 3  # the policy fetch and two MX probes, at most, at once
+RESERVED_FILES = 64  # for everything else a process holds open (DNS sockets, AWS clients)
+
+
+def concurrency_within_open_files(default: int = DEFAULT_CONCURRENCY) -> int:
+    """As many domains in flight as the process may open connections for: `default`, or fewer
+    where the limit on open files is low (macOS gives a shell 256), so that a big run is not
+    told "too many open files" and reports healthy hosts as unreachable."""
+    try:
+        import resource  # Unix only
+    except ImportError:
+        return default
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return default
+    return max(1, min(default, (soft - RESERVED_FILES) // CONNECTIONS_PER_DOMAIN))
 
 
 def _now() -> datetime:
@@ -44,7 +61,7 @@ class Validator:
     smtp_context: ssl.SSLContext
     smtp_connect_to: ConnectTargets = field(default_factory=dict)
     smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
-    concurrency: int = DEFAULT_CONCURRENCY
+    concurrency: int = field(default_factory=concurrency_within_open_files)
     clock: Callable[[], datetime] = _now
     on_verdict: Callable[[Verdict], None] = field(default=lambda _verdict: None)
 
