@@ -20,8 +20,11 @@ from email.message import EmailMessage
 from typing import Any
 
 import dns.resolver
+import pytest
 
+from mtasts.deploy import Deployer, DeployRequest
 from mtasts.dynamo_store import DynamoMxSeenStore, DynamoPolicyStore
+from mtasts.policy import Mode
 from mtasts.policy_fetch import HttpsPolicyFetcher
 from mtasts.policy_state import PublishedPolicy
 from mtasts_local.aws.template import DeployedStack
@@ -121,6 +124,22 @@ def mail_report(
 def clean_reports(world: LocalWorld, product: DeployedStack, domain: str) -> None:
     for sender in SENDERS:
         mail_report(world, product, domain, sender, successful=80)
+
+
+def add_mx(world: LocalWorld, domain: str, host: str) -> None:
+    zone = world.cloudflare.zone_for(domain)
+    assert zone is not None
+    world.cloudflare.put_record(
+        DnsRecord(
+            id=uuid.uuid4().hex,
+            zone_id=zone.id,
+            zone_name=zone.name,
+            type="MX",
+            name=domain,
+            content=host,
+            priority=20,
+        )
+    )
 
 
 def served(world: LocalWorld, domain: str) -> bytes | None:
@@ -327,19 +346,7 @@ def test_an_mx_added_to_dns_is_healed_into_the_policy_with_a_new_id(
     arn = start(world, product, domain, timing=timing)
     wait_for_state(world, arn, "ObserveWait")  # testing is served: the MX changes now
 
-    zone = world.cloudflare.zone_for(domain)
-    assert zone is not None
-    world.cloudflare.put_record(
-        DnsRecord(
-            id=uuid.uuid4().hex,
-            zone_id=zone.id,
-            zone_name=zone.name,
-            type="MX",
-            name=domain,
-            content="mx2.moving.example",
-            priority=20,
-        )
-    )
+    add_mx(world, domain, "mx2.moving.example")
     finished(world, arn)
 
     state = policy(world, product, domain)
@@ -352,6 +359,42 @@ def test_an_mx_added_to_dns_is_healed_into_the_policy_with_a_new_id(
     assert "mx2.moving.example" in healed["summary"]
     seen = DynamoMxSeenStore(world.aws.client("dynamodb"), product.ref("DomainsTable"))
     assert set(seen.load(domain)) == {"mx1.moving.example", "mx2.moving.example"}
+
+
+def test_an_mx_added_while_enforce_is_published_is_healed_not_demoted(
+    world: LocalWorld, product: DeployedStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    domain = "moving.example"
+    in_testing_for_two_weeks(world, product, domain)
+    clean_reports(world, product, domain)
+    queue = workflow_events(world)
+    # The admin's change lands right after the enforce policy is published (it covers mx1
+    # only), before the workflow validates it: the handlers run in this process.
+    publish = Deployer.publish
+
+    def publish_then_the_admin_adds_an_mx(
+        self: Deployer, request: DeployRequest
+    ) -> tuple[PublishedPolicy, bool]:
+        outcome = publish(self, request)
+        if request.mode is Mode.ENFORCE and request.domain == domain:
+            add_mx(world, domain, "mx2.moving.example")
+        return outcome
+
+    monkeypatch.setattr(Deployer, "publish", publish_then_the_admin_adds_an_mx)
+
+    arn = start(world, product, domain, timing={**FAST, "watch_rounds": 1})
+    outcome = finished(world, arn)
+
+    entered = states_entered(world, arn)
+    assert outcome["status"] == "SUCCEEDED", entered
+    assert "PromotedHealDrift" in entered and "Demote" not in entered
+    assert entered.count("ValidatePromoted") == 2  # red, healed, then green
+    state = policy(world, product, domain)
+    assert state.mode.value == "enforce"
+    assert state.mx == ("mx1.moving.example", "mx2.moving.example")
+    assert sts_ids(world, domain) == [state.policy_id]
+    kinds = [e["kind"] for e in received(world, queue)]
+    assert "drift-healed" in kinds and "promoted" in kinds and "demoted" not in kinds
 
 
 def test_a_cloudflare_outage_while_promoting_is_retried_to_a_served_and_announced_enforce(
