@@ -42,6 +42,7 @@ from urllib.parse import unquote, urlsplit
 
 from mtasts_local.cloudflare.state import Asset, CloudflareState, ServedSite, canonical
 from mtasts_local.latency import DelayedTransport
+from mtasts_local.listening import listen_tcp
 from mtasts_local.pages_headers import parse_headers_file
 from mtasts_local.pki import CertKind, LocalPki
 from mtasts_local.service import Service
@@ -58,7 +59,6 @@ WRONG_CONTENT_TYPE = "text/html; charset=utf-8"
 HUGE_BODY_SIZE = 65 * 1024  # over RFC 8461's suggested 64 KiB cap on a policy
 SLOW_CHUNK_SIZE = 8  # bytes per dribble
 SOCKET_TIMEOUT = 10.0  # default: how long a handshake or a request may stall
-LISTEN_BACKLOG = 1024
 DEFAULT_CERT_NAMES = ("localhost",)  # for a client that sends no SNI (plus the bound address)
 
 
@@ -502,19 +502,10 @@ def _host_of(header: str | None) -> str | None:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((host, port))
-        # Not a small backlog: a burst of fetches (the validator opens a few hundred at once)
-        # would overflow it, and each dropped SYN costs its client a 1 s retransmission.
-        listener.listen(LISTEN_BACKLOG)
+        return listen_tcp(host, port)
     except OSError as error:
-        listener.close()
         raise HttpsServerError(f"cannot listen on {host}:{port}: {error.strerror}") from error
-    listener.setblocking(False)
-    return listener
 
 
 class LocalHttpsServer(Service):

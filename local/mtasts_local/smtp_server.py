@@ -34,11 +34,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session, TLSSetupException
 
 from mtasts_local.config import MxBehaviour
 from mtasts_local.latency import DelayedTransport
+from mtasts_local.listening import listen_tcp
 from mtasts_local.pki import CertKind, LocalPki
 from mtasts_local.service import Service
 
 DEFAULT_TIMEOUT = 10.0
-LISTEN_BACKLOG = 1024
 # What the world's senders say in EHLO unless told otherwise; a fixed name, because smtplib's
 # default (socket.getfqdn) asks the host's resolver, which may be slow or absent.
 DEFAULT_HELO = "mta.sender.test"
@@ -315,21 +315,10 @@ class LocalMxServer(Service):
 
 
 def _listen(address: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    # IPPROTO_TCP stated, not left 0: asyncio turns Nagle off only on sockets that say they are
-    # TCP, and with Nagle on every multi-line SMTP reply waits out the peer's delayed ACK.
-    listener = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind((address, port))
-        # Not the default backlog (128): a burst of probes from a validator overflowed it, and
-        # each dropped SYN cost its client a 1 s retransmission.
-        listener.listen(LISTEN_BACKLOG)
+        return listen_tcp(address, port)
     except OSError as error:
-        listener.close()
         raise SmtpServerError(f"cannot listen on {address}:{port}: {error.strerror}") from error
-    listener.setblocking(False)
-    return listener
 
 
 def _abandon(controller: _PreboundController, listener: socket.socket) -> None:
