@@ -11,8 +11,8 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from mtasts.observability import logger, tracer
-from mtasts.settings import load_settings
 from mtasts.targeted_validation import run_validation
+from mtasts.validator_settings import load_validator_settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> Any:
-    summary = run_validation(event, load_settings(os.environ))
+    summary = run_validation(event, load_validator_settings(os.environ))
     logger.info("fleet validated", extra={"checked": summary.checked, "failing": summary.failing})
     return {
         "checked": summary.checked,

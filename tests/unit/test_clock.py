@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mtasts.clock import CompressedClock, SystemClock, clock_from_spec
-from mtasts.settings import SettingsError, load_settings
+from mtasts.errors import SettingsError
+from mtasts.settings import load_settings
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
 

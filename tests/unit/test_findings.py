@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from pydantic import TypeAdapter
+
 from mtasts.findings import Code, Finding, Severity, error
 
 PUBLISHED_CODES = {
@@ -72,3 +74,21 @@ def test_a_finding_serialises_to_code_severity_message() -> None:
     }
     assert Finding.model_validate_json(finding.model_dump_json()) == finding
     assert {s.value for s in Severity} == {"error", "warning", "info"}
+
+
+def test_subject_and_hint_appear_only_when_set_also_inside_other_models() -> None:
+    bare = error(Code.MX_UNREACHABLE, "no answer")
+    full = bare.model_copy(update={"subject": "mx1.example.com", "hint": "open port 25"})
+    assert full.model_dump(mode="json") == {
+        "code": "mx-unreachable",
+        "severity": "error",
+        "message": "no answer",
+        "subject": "mx1.example.com",
+        "hint": "open port 25",
+    }
+    listed = TypeAdapter(list[Finding]).dump_python([bare, full], mode="json")
+    assert [set(item) for item in listed] == [
+        {"code", "severity", "message"},
+        {"code", "severity", "message", "subject", "hint"},
+    ]
+    assert Finding.model_validate_json(full.model_dump_json()) == full

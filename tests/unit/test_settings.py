@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mtasts.settings import SettingsError, load_settings
+from mtasts.errors import SettingsError
+from mtasts.settings import load_settings
 
 
 def test_lists_and_defaults() -> None:

@@ -3,10 +3,10 @@ healthy domain."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from msgspec.structs import replace
 
 from mtasts.findings import Code, Severity
 from mtasts.policy import Mode, build_policy, content_hash
@@ -30,7 +30,7 @@ POLICY_ID = "20261129110000"
 
 def served(body: bytes | None = POLICY, **changes: object) -> FetchedPolicy:
     fetched = FetchedPolicy(URL, 200, body, "text/plain; charset=utf-8", "max-age=300", None, None)
-    return replace(fetched, **changes)  # type: ignore[arg-type]
+    return replace(fetched, **changes)
 
 
 def healthy(**changes: object) -> Observation:
@@ -54,7 +54,7 @@ def healthy(**changes: object) -> Observation:
             announced_at=NOW,
         ),
     )
-    return replace(observation, **changes)  # type: ignore[arg-type]
+    return replace(observation, **changes)
 
 
 def codes(observation: Observation) -> dict[str, str]:

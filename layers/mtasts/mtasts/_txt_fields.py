@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 WSP = " \t"
 EXTENSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}")
@@ -16,14 +17,12 @@ EXTENSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}")
 EXTENSION_VALUE = re.compile(r"[\x21-\x3a\x3c\x3e-\x7e]+")
 
 
-@dataclass(frozen=True, slots=True)
-class RawField:
+class RawField(msgspec.Struct, frozen=True):
     name: str
     value: str
 
 
-@dataclass(frozen=True, slots=True)
-class SplitRecord:
+class SplitRecord(msgspec.Struct, frozen=True):
     fields: tuple[RawField, ...]
     problems: tuple[str, ...]  # grammar violations (errors)
     trailing_whitespace: bool  # tolerated, but outside the grammar

@@ -26,11 +26,12 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
+
+import msgspec
 
 from mtasts.errors import CallbackError, CallbackSignatureError
 
@@ -115,8 +116,7 @@ def signed_headers(
 # --- delivering ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackResponse:
+class CallbackResponse(msgspec.Struct, frozen=True):
     """What one POST came to: a status, or the network error that stopped it (status None)."""
 
     status: int | None
@@ -162,8 +162,7 @@ class CallbackTransport(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
+class RetryPolicy(msgspec.Struct, frozen=True):
     attempts: int = 4
     attempt_timeout: float = 5.0  # seconds one POST may wait to connect, send or be answered
     budget: float = 15.0  # seconds for every attempt and wait together
@@ -176,8 +175,7 @@ class RetryPolicy:
         return max(wait, retry_after) if retry_after is not None else wait
 
 
-@dataclass(frozen=True, slots=True)
-class CallbackOutcome:
+class CallbackOutcome(msgspec.Struct, frozen=True):
     url: str
     event: str
     delivery_id: str
@@ -193,8 +191,7 @@ class CallbackOutcome:
         return f"callback failed after {self.attempts} attempt{plural}: {self.error}"
 
 
-@dataclass
-class CallbackSender:
+class CallbackSender(msgspec.Struct):
     """Signs and delivers one notification to one URL, within the policy's budget."""
 
     transport: CallbackTransport
@@ -209,13 +206,15 @@ class CallbackSender:
         scheme = urlsplit(url).scheme.lower()
         if scheme != "https":
             # Never in clear: the body names the domain's state, the headers a signature.
-            return replace(refused, error=f"callback_url must be https, not {scheme or '(none)'}")
+            return msgspec.structs.replace(
+                refused, error=f"callback_url must be https, not {scheme or '(none)'}"
+            )
         try:
             key = self.secret()
         except CallbackError as error:
-            return replace(refused, error=str(error))
+            return msgspec.structs.replace(refused, error=str(error))
         attempts, last = self._attempts(url, event, body, delivery, key)
-        return replace(
+        return msgspec.structs.replace(
             refused,
             delivered=last.delivered,
             attempts=attempts,

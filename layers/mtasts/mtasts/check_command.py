@@ -11,9 +11,10 @@ import ipaddress
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+import msgspec
 
 from mtasts.dns_lookup import AsyncDnsLookup
 from mtasts.domain_names import canonical_domain
@@ -33,8 +34,7 @@ class CheckUsageError(MtaStsError):
     """The command line asks for something impossible (a bad name server, a bad domain)."""
 
 
-@dataclass(frozen=True, slots=True)
-class CheckOptions:
+class CheckOptions(msgspec.Struct, frozen=True):
     domains: Sequence[str]
     as_json: bool = False
     nameserver: str | None = None
@@ -43,8 +43,7 @@ class CheckOptions:
     state_dir: Path = DEFAULT_STATE_DIR
 
 
-@dataclass(frozen=True, slots=True)
-class _Targets:
+class _Targets(msgspec.Struct, frozen=True):
     nameserver: tuple[str, int] | None
     ca_bundle: str | None
     https: ConnectTargets

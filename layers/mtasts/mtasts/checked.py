@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import msgspec
 
 from mtasts.errors import ParseError
 from mtasts.findings import Finding, Severity
 
 
-@dataclass(frozen=True, slots=True)
-class Checked[T]:
+class Checked[T](msgspec.Struct, frozen=True):
     """`value` is None exactly when some finding is an error."""
 
     value: T | None
-    findings: tuple[Finding, ...] = field(default=())
+    findings: tuple[Finding, ...] = ()
 
     @property
     def valid(self) -> bool:

@@ -256,8 +256,8 @@ def _usage_errors() -> Iterator[None]:
     from mtasts.check_command import CheckUsageError
     from mtasts.deploy_command import DeployUsageError
     from mtasts.domain_names import DomainNameError
+    from mtasts.errors import SettingsError
     from mtasts.local_endpoints import LocalWorldNotRunningError
-    from mtasts.settings import SettingsError
 
     usage = (CheckUsageError, DeployUsageError, DomainNameError, LocalWorldNotRunningError)
     try:

@@ -12,10 +12,10 @@ TLS certificate checks keep the wall clock: OpenSSL judges expiry against the re
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from mtasts.errors import ClockSpecError
@@ -28,8 +28,7 @@ class SystemClock:
         return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class CompressedClock:
+class CompressedClock(msgspec.Struct, frozen=True):
     """`rate` calendar seconds pass for every wall-clock second after `origin` (Unix time)."""
 
     origin: float

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+import msgspec
 from cloudflare import Cloudflare
 from cloudflare.types.dns.record_response import RecordResponse
 
@@ -121,8 +121,7 @@ def _quoted_string(text: str, start: int) -> tuple[str, int] | None:
 # --- the adapter ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class DnsEntry:
+class DnsEntry(msgspec.Struct, frozen=True):
     """A DNS record as this adapter needs it, whatever its type; `text` is TXT content
     unquoted (other types: the content as Cloudflare holds it)."""
 

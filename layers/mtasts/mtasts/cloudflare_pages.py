@@ -19,8 +19,8 @@ import base64
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
+import msgspec
 from cloudflare import Cloudflare
 from cloudflare.types.pages import Deployment
 from cloudflare.types.pages.asset_upload_params import Body as UploadEntry
@@ -45,8 +45,7 @@ CODE_DOMAIN_EXISTS = 8000019
 _FAILED_STAGES = frozenset({"failure", "canceled", "skipped"})
 
 
-@dataclass(frozen=True, slots=True)
-class PollLimits:
+class PollLimits(msgspec.Struct, frozen=True):
     """How long to wait for a deployment and a custom domain, and how often to ask."""
 
     deployment_timeout: float = 120.0  # seconds
@@ -55,15 +54,13 @@ class PollLimits:
     max_delay: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
-class _Project:
+class _Project(msgspec.Struct, frozen=True):
     name: str
     subdomain: str | None  # `<name>.pages.dev`, or another name if that one was taken
     created: bool  # by this call: it holds nothing yet
 
 
-@dataclass(frozen=True, slots=True)
-class _Asset:
+class _Asset(msgspec.Struct, frozen=True):
     content: bytes
     content_type: str
 

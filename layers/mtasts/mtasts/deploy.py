@@ -12,7 +12,8 @@ so an id never announces a policy that is not there.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+
+import msgspec
 
 from mtasts.errors import MtaStsError, UnsafePolicyError
 from mtasts.mx_coverage import KNOWN_PROVIDERS, HostedProvider, check_publication_safe
@@ -41,8 +42,7 @@ class NotPublishedError(MtaStsError):
     """There is no published policy for the domain, so there is no id to announce."""
 
 
-@dataclass(frozen=True, slots=True)
-class DeployRequest:
+class DeployRequest(msgspec.Struct, frozen=True):
     domain: str
     mode: Mode
     max_age: int
@@ -51,8 +51,7 @@ class DeployRequest:
     request_id: str = "cli"
 
 
-@dataclass(frozen=True, slots=True)
-class DeployOutcome:
+class DeployOutcome(msgspec.Struct, frozen=True):
     domain: str
     policy_id: str
     policy_hash: str
@@ -78,8 +77,7 @@ ConfirmServed = Callable[[str, bytes], object]
 """Waits (bounded) until `https://mta-sts.<domain>/...` serves exactly these bytes, or raises."""
 
 
-@dataclass
-class Deployer:
+class Deployer(msgspec.Struct):
     host: PolicyHost
     dns: DnsProvider
     resolver: MxResolver
@@ -89,7 +87,7 @@ class Deployer:
     audit: AuditLog
     clock: Clock
     providers: Sequence[HostedProvider] = KNOWN_PROVIDERS
-    on_step: Callable[[str], None] = field(default=lambda _message: None)
+    on_step: Callable[[str], None] = lambda _message: None
 
     def deploy(self, request: DeployRequest) -> DeployOutcome:
         """Publish then announce: the whole change, safe to rerun after any failure."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
+
+import msgspec
 
 from mtasts.deploy import DeployOutcome, DeployRequest
 from mtasts.domain_names import canonical_domain
@@ -32,8 +33,7 @@ class DeployUsageError(MtaStsError):
     """The command line is missing something the deploy needs."""
 
 
-@dataclass(frozen=True, slots=True)
-class DeployOptions:
+class DeployOptions(msgspec.Struct, frozen=True):
     domain: str
     mode: Mode
     mx: Sequence[str] | None = None

@@ -24,7 +24,6 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -33,6 +32,7 @@ import dns.ipv4
 import dns.ipv6
 import dns.name
 import dns.rcode
+import msgspec
 
 from mtasts.errors import DnsLookupError
 from mtasts.ports import MxResolver
@@ -57,8 +57,7 @@ class Outcome(StrEnum):
     FAILURE = "failure"  # no usable answer: nothing is known
 
 
-@dataclass(frozen=True, slots=True)
-class MxRecord:
+class MxRecord(msgspec.Struct, frozen=True):
     preference: int
     host: str  # lowercase, no trailing dot; "" for the null MX `.` (RFC 7505)
 
@@ -67,8 +66,7 @@ class MxRecord:
         return self.host == ""
 
 
-@dataclass(frozen=True, slots=True)
-class Lookup[T]:
+class Lookup[T](msgspec.Struct, frozen=True):
     """What one lookup of `name`/`rdtype` concluded. `canonical_name` is where CNAMEs led."""
 
     name: str
@@ -117,19 +115,16 @@ def mx_hosts(records: Iterable[MxRecord]) -> list[str]:
     return [r.host for r in records if not r.is_null]
 
 
-@dataclass(frozen=True, slots=True)
-class _Txt:
+class _Txt(msgspec.Struct, frozen=True):
     strings: tuple[bytes, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _Mx:
+class _Mx(msgspec.Struct, frozen=True):
     preference: int
     exchange: str  # as dnspython writes a name: absolute, odd bytes escaped
 
 
-@dataclass(frozen=True, slots=True)
-class _Address:
+class _Address(msgspec.Struct, frozen=True):
     text: str
 
 
@@ -156,27 +151,23 @@ def _text(name: dns.name.Name) -> str:
 # --- one lookup, CNAMEs and all ----------------------------------------------------------------
 
 
-@dataclass(slots=True)
 class _Chain[T]:
     """The state of one lookup across its queries. A recursive resolver follows CNAMEs
     itself; an authoritative server (the local world's, or a stub pointed at one) returns a
     CNAME to a name outside its data alone, so the target is asked for next."""
 
-    name: str
-    rdtype: str
-    parse: Parse[T]
-    budget: float  # seconds for every query of the lookup together
-    query: dns.name.Name = field(init=False)
-    deadline: float = field(init=False)
-    seen: list[dns.name.Name] = field(default_factory=list)
-    result: Lookup[T] | None = None
+    __slots__ = ("deadline", "name", "parse", "query", "rdtype", "result", "seen")
 
-    def __post_init__(self) -> None:
+    def __init__(self, name: str, rdtype: str, parse: Parse[T], budget: float) -> None:
+        """`budget`: seconds for every query of the lookup together."""
         try:
-            self.query = dns.name.from_text(self.name)
+            self.query = dns.name.from_text(name)
         except dns.exception.DNSException as error:
-            raise ValueError(f"not a domain name: {self.name!r} ({error})") from error
-        self.deadline = time.monotonic() + self.budget
+            raise ValueError(f"not a domain name: {name!r} ({error})") from error
+        self.name, self.rdtype, self.parse = name, rdtype, parse
+        self.deadline = time.monotonic() + budget
+        self.seen: list[dns.name.Name] = []
+        self.result: Lookup[T] | None = None
 
     def lifetime(self) -> float:
         """What is left of the budget for the next query; at 0 dnspython times out at once."""
@@ -384,8 +375,7 @@ async def _over_tcp(server: Server, question: bytes) -> bytes:
     return wire
 
 
-@dataclass(frozen=True, slots=True)
-class _Reply:
+class _Reply(msgspec.Struct, frozen=True):
     nxdomain: bool
     canonical: dns.name.Name
     rdatas: tuple[_Rdata, ...] | None  # None: no records of the type asked for
@@ -405,8 +395,7 @@ def _reply(wire: bytes) -> _Reply | str:
         raise _Unusable(f"unusable reply: {type(error).__name__}: {error}") from error
 
 
-@dataclass(frozen=True, slots=True)
-class _Record:
+class _Record(msgspec.Struct, frozen=True):
     owner: tuple[bytes, ...]  # labels, without the root
     rdtype: int
     rdclass: int

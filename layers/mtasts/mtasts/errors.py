@@ -16,6 +16,10 @@ class MtaStsError(Exception):
     """Base class: a clear, one-line message meant for a person, never a traceback."""
 
 
+class SettingsError(MtaStsError):
+    """The environment does not hold a usable configuration."""
+
+
 class InvalidTaskInputError(MtaStsError):
     """The event does not describe a task the product can run; retrying cannot help."""
 

@@ -7,9 +7,8 @@ hyphenated, never renamed. Add new codes; do not change existing ones.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Severity(StrEnum):
@@ -69,6 +68,10 @@ class Code(StrEnum):
     TLSRPT_RUA_DUPLICATE = "tlsrpt-rua-duplicate"
 
 
+def _unset(value: str | None) -> bool:
+    return value is None
+
+
 class Finding(BaseModel):
     """One conclusion: `{code, severity, message}`; the message names the offending input.
 
@@ -81,16 +84,8 @@ class Finding(BaseModel):
     code: Code
     severity: Severity
     message: str
-    subject: str | None = None
-    hint: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _without_unset_context(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        for key in ("subject", "hint"):
-            if data.get(key) is None:
-                data.pop(key, None)
-        return data
+    subject: str | None = Field(None, exclude_if=_unset)
+    hint: str | None = Field(None, exclude_if=_unset)
 
 
 def error(code: Code, message: str) -> Finding:

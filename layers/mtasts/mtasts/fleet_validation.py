@@ -8,10 +8,10 @@ The use case is pure orchestration over ports: where the domains come from and w
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from mtasts.findings import Finding, Severity
@@ -80,8 +80,7 @@ class FleetMetrics(Protocol):
     def run(self, checked: int, failing: int) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class FleetSummary:
+class FleetSummary(msgspec.Struct, frozen=True):
     checked: int
     failing: tuple[str, ...]
     changed: tuple[str, ...]

@@ -18,12 +18,14 @@ from mtasts.dynamo_store import DynamoValidationStore
 from mtasts.fleet_reporting import EventBridgeStateChanges, PowertoolsFleetMetrics
 from mtasts.fleet_validation import FleetSummary, validate_fleet
 from mtasts.policy_fetch import AsyncHttpsPolicyFetcher
-from mtasts.settings import Settings
 from mtasts.smtp_probe import strict_client_context
 from mtasts.validator import Validator
+from mtasts.validator_settings import ValidatorSettings
 
 
-def run_fleet_validation(settings: Settings, only: frozenset[str] | None = None) -> FleetSummary:
+def run_fleet_validation(
+    settings: ValidatorSettings, only: frozenset[str] | None = None
+) -> FleetSummary:
     """One run over every managed domain (the schedule), or over `only` (the workflow's check
     right after a change)."""
     settings.require("domains_table")

@@ -8,15 +8,15 @@ a wrong MX list and bounced mail. Pure: callers bring the live MX hosts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from mtasts.domain_names import dns_name
 from mtasts.errors import UnsafePolicyError
 from mtasts.policy import Mode, Policy, mx_matches
 
 
-@dataclass(frozen=True, slots=True)
-class HostedProvider:
+class HostedProvider(msgspec.Struct, frozen=True):
     """A mail provider whose MX hosts all sit one label under `suffix`, so `*.<suffix>` covers
     whichever of them the provider hands out next (they rotate and add hosts without notice)."""
 

@@ -12,16 +12,16 @@ pattern for a host still to come) are kept.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+import msgspec
 
 from mtasts.domain_names import dns_name
 from mtasts.mx_coverage import KNOWN_PROVIDERS, HostedProvider, derive_mx_patterns
 from mtasts.policy import mx_matches
 
 
-@dataclass(frozen=True, slots=True)
-class DriftPlan:
+class DriftPlan(msgspec.Struct, frozen=True):
     patterns: tuple[str, ...]  # what the policy's mx lines should be
     added: tuple[str, ...]
     removed: tuple[str, ...]

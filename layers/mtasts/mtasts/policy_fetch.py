@@ -23,13 +23,13 @@ import ssl
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import httpcore
 import httpx
+import msgspec
 
 from mtasts.errors import PolicyNotServedError
 from mtasts.findings import Code
@@ -511,8 +511,7 @@ def _strict(context: ssl.SSLContext | None, ca_bundle: str | Path | None) -> ssl
     return context
 
 
-@dataclass(frozen=True, slots=True)
-class _Settings:
+class _Settings(msgspec.Struct, frozen=True):
     context: ssl.SSLContext
     connect_to: dict[str, tuple[str, int]]
     timeout: float

@@ -7,15 +7,15 @@ plain data: no network, no SDK types.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+import msgspec
 
 POLICY_PATH = ".well-known/mta-sts.txt"
 
 
-@dataclass(frozen=True, slots=True)
-class SiteFiles:
+class SiteFiles(msgspec.Struct, frozen=True):
     """What the policy host must serve for one domain: the policy file's bytes and the
     `_headers` rules that give it its content type and caching."""
 
@@ -24,8 +24,7 @@ class SiteFiles:
     headers: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class HostedSite:
+class HostedSite(msgspec.Struct, frozen=True):
     """Where a domain's policy is hosted and what was done to put it there."""
 
     domain: str
@@ -36,8 +35,7 @@ class HostedSite:
     active: bool  # the custom host name answers (certificate issued, routing in place)
 
 
-@dataclass(frozen=True, slots=True)
-class TxtRecord:
+class TxtRecord(msgspec.Struct, frozen=True):
     """One TXT record as the DNS provider holds it, its strings already joined and unquoted."""
 
     record_id: str
@@ -45,8 +43,7 @@ class TxtRecord:
     content: str
 
 
-@dataclass(frozen=True, slots=True)
-class RecordChange:
+class RecordChange(msgspec.Struct, frozen=True):
     """What ensuring a record did: the content before (None if absent), after, and the ids of
     stray duplicates that were removed."""
 
@@ -106,8 +103,7 @@ class MxResolver(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class FetchedPolicy:
+class FetchedPolicy(msgspec.Struct, frozen=True):
     """The outcome of one fetch of the policy URL the way RFC 8461 §3.3 says a sender fetches it."""
 
     url: str

@@ -10,11 +10,11 @@ execution's input. Pure orchestration over ports: the stores, live DNS and the c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
+import msgspec
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from mtasts.deploy import NotPublishedError
@@ -99,8 +99,7 @@ class DomainConfigs(Protocol):
     def get(self, domain: str) -> DomainConfig | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class EvidenceSources:
+class EvidenceSources(msgspec.Struct, frozen=True):
     policies: PolicyReader
     reports: ReportDays
     validations: ValidationHistory

@@ -9,10 +9,10 @@ unless the domain explicitly opted in to promotion without reports.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field
 
 from mtasts.policy import Policy
@@ -41,26 +41,23 @@ class PromotionRules(BaseModel):
         return type(self).model_validate({**self.model_dump(), **known})
 
 
-@dataclass(frozen=True, slots=True)
-class DayCounts:
+class DayCounts(msgspec.Struct, frozen=True):
     """One UTC day of TLS-RPT evidence for the domain's STS policy."""
 
     day: date
     successful_sessions: int
     failed_sessions: int
-    failures_by_result_type: Mapping[str, int] = field(default_factory=dict)
+    failures_by_result_type: Mapping[str, int] = msgspec.field(default_factory=dict)
     reporters: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True, slots=True)
-class ValidatorRun:
+class ValidatorRun(msgspec.Struct, frozen=True):
     checked_at: datetime
     ok: bool
     error_codes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Evidence:
+class Evidence(msgspec.Struct, frozen=True):
     now: datetime
     window_start: datetime  # when `testing` began, or the last policy change if later
     days: Sequence[DayCounts]
@@ -69,8 +66,7 @@ class Evidence:
     live_mx: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True)
-class WindowEvaluation:
+class WindowEvaluation(msgspec.Struct, frozen=True):
     verdict: WindowVerdict
     reasons: tuple[str, ...]
     days_observed: int

@@ -12,10 +12,10 @@ import json
 import ssl
 import time
 from collections.abc import Mapping
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mtasts.aws_clients import aws_client
@@ -106,7 +106,7 @@ def run_notify_task(event: dict[str, Any], settings: Settings) -> Any:
     outcome = call_back(notification, configs, audit, callback_sender(settings), now)
     return {
         **notification.model_dump(mode="json"),
-        "callback": asdict(outcome) if outcome is not None else None,
+        "callback": msgspec.structs.asdict(outcome) if outcome is not None else None,
     }
 
 

@@ -9,8 +9,9 @@ with a short `max_age` and a new id (senders refetch and learn to stop), wait un
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
+
+import msgspec
 
 from mtasts.deploy import (
     STS_TAG,
@@ -36,16 +37,14 @@ class RemovalNotDueError(MtaStsError):
         self.due_at = due_at
 
 
-@dataclass(frozen=True, slots=True)
-class RemovalStarted:
+class RemovalStarted(msgspec.Struct, frozen=True):
     outcome: DeployOutcome
     records_deletable_at: datetime
 
 
-@dataclass
-class Remover:
+class Remover(msgspec.Struct):
     deployer: Deployer
-    on_step: Callable[[str], None] = field(default=lambda _message: None)
+    on_step: Callable[[str], None] = lambda _message: None
 
     def begin(self, domain: str, request_id: str) -> RemovalStarted:
         """Publish `mode: none` with a new id; idempotent (a rerun keeps the same id)."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal, Self, overload
 
@@ -342,14 +341,13 @@ class FailureDetails(Sequence[FailureDetail]):
         )
 
 
-@dataclass(slots=True)
-class FailureTally:
+class FailureTally(msgspec.Struct):
     """What one policy's failure details add up to, which is all the daily counts keep of them:
     failed sessions by result type and by receiving MX host (as sent; None when not reported)."""
 
     details: int = 0
-    by_result_type: dict[str, int] = field(default_factory=dict)
-    by_mx: dict[str | None, int] = field(default_factory=dict)
+    by_result_type: dict[str, int] = msgspec.field(default_factory=dict)
+    by_mx: dict[str | None, int] = msgspec.field(default_factory=dict)
 
     def add(self, details: Iterable[_Detail]) -> None:
         by_type, by_mx = self.by_result_type, self.by_mx

@@ -10,9 +10,10 @@ host and by reporting organisation, and the organisation as a reporter. Pure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Protocol
+
+import msgspec
 
 from mtasts.domain_names import dns_name
 from mtasts.promotion_rules import DayCounts
@@ -22,19 +23,18 @@ UNKNOWN_MX = "(not reported)"
 STS = "sts"
 
 
-@dataclass(slots=True)
-class DayContribution:
+class DayContribution(msgspec.Struct):
     """Counters one report adds to one domain's day (added, never set)."""
 
     domain: str
     day: date
-    successful_by_policy_type: dict[str, int] = field(default_factory=dict)
-    failed_by_policy_type: dict[str, int] = field(default_factory=dict)
+    successful_by_policy_type: dict[str, int] = msgspec.field(default_factory=dict)
+    failed_by_policy_type: dict[str, int] = msgspec.field(default_factory=dict)
     # policy type -> result type -> failed sessions (STS failures decide promotion)
-    failures_by_result_type: dict[str, dict[str, int]] = field(default_factory=dict)
-    failures_by_mx: dict[str, int] = field(default_factory=dict)
-    failures_by_reporter: dict[str, int] = field(default_factory=dict)
-    reporters: set[str] = field(default_factory=set)
+    failures_by_result_type: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    failures_by_mx: dict[str, int] = msgspec.field(default_factory=dict)
+    failures_by_reporter: dict[str, int] = msgspec.field(default_factory=dict)
+    reporters: set[str] = msgspec.field(default_factory=set)
 
     def add(self, result: PolicyResult, tally: FailureTally, reporter: str) -> None:
         """Add one policy result, its failure details given by what they add up to."""
@@ -52,8 +52,7 @@ class DayContribution:
         self.reporters.add(reporter)
 
 
-@dataclass(frozen=True, slots=True)
-class ReportCounts:
+class ReportCounts(msgspec.Struct, frozen=True):
     contributions: tuple[DayContribution, ...]
     unmanaged_domains: tuple[str, ...]  # policy domains the product does not manage (dropped)
 
@@ -95,16 +94,15 @@ def _bump(counters: dict[str, int], key: str, amount: int) -> None:
         counters[key] = counters.get(key, 0) + amount
 
 
-@dataclass(frozen=True, slots=True)
-class DayTotals:
+class DayTotals(msgspec.Struct, frozen=True):
     """A domain's counts for one UTC day, as read back."""
 
     day: date
-    successful_by_policy_type: dict[str, int] = field(default_factory=dict)
-    failed_by_policy_type: dict[str, int] = field(default_factory=dict)
-    failures_by_result_type: dict[str, dict[str, int]] = field(default_factory=dict)
-    failures_by_mx: dict[str, int] = field(default_factory=dict)
-    failures_by_reporter: dict[str, int] = field(default_factory=dict)
+    successful_by_policy_type: dict[str, int] = msgspec.field(default_factory=dict)
+    failed_by_policy_type: dict[str, int] = msgspec.field(default_factory=dict)
+    failures_by_result_type: dict[str, dict[str, int]] = msgspec.field(default_factory=dict)
+    failures_by_mx: dict[str, int] = msgspec.field(default_factory=dict)
+    failures_by_reporter: dict[str, int] = msgspec.field(default_factory=dict)
     reporters: frozenset[str] = frozenset()
 
     def sts_day(self) -> DayCounts:
@@ -118,8 +116,7 @@ class DayTotals:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class WindowSummary:
+class WindowSummary(msgspec.Struct, frozen=True):
     """A domain's report evidence over a range of days (the window query)."""
 
     days_with_data: int

@@ -24,7 +24,6 @@ import itertools
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.parser import Parser
 from typing import Final
@@ -77,8 +76,7 @@ def _too_large() -> ReportTooLargeError:
     )
 
 
-@dataclass(slots=True)
-class _Budget:
+class _Budget(msgspec.Struct):
     remaining: int
 
     @classmethod
@@ -91,8 +89,7 @@ class _Budget:
             raise _too_large()
 
 
-@dataclass(frozen=True, slots=True)
-class ReportMail:
+class ReportMail(msgspec.Struct, frozen=True):
     """What a report email carried: its report attachments as received, and the RFC 8460 §5.3
     headers."""
 
@@ -104,24 +101,21 @@ class ReportMail:
 
 
 class LoadedReports(msgspec.Struct, frozen=True, gc=False):
-    """Every report of an input, held whole, and the mail they came in (if it was one). A struct
-    rather than a dataclass: it is built in C, 0.1 µs less per small report. Frozen, it cannot
-    be made to hold itself, so the collector need not track it."""
+    """Every report of an input, held whole, and the mail they came in (if it was one). Frozen,
+    it cannot be made to hold itself, so the collector need not track it."""
 
     reports: tuple[TlsReport, ...]
     mail: ReportMail | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ReadReports:
+class ReadReports(msgspec.Struct, frozen=True):
     """Reports read for ingestion: small ones whole, giant ones as their tallies."""
 
     reports: tuple[TlsReport | StreamedReport, ...]
     mail: ReportMail | None = None
 
 
-@dataclass(slots=True)
-class _Document:
+class _Document(msgspec.Struct):
     chunks: Iterator[bytes]  # its JSON bytes (with the UTF-8 BOM, if the sender wrote one)
     source: ReportSource  # the attachment (or body) it came from
 

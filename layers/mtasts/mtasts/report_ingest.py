@@ -17,10 +17,11 @@ raises, so the platform retries the delivery and nothing is lost.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Protocol
+
+import msgspec
 
 from mtasts.errors import ReportError
 from mtasts.report import TlsReport
@@ -40,8 +41,7 @@ Report = TlsReport | StreamedReport
 DKIM_PASS = "PASS"
 
 
-@dataclass(frozen=True, slots=True)
-class MailContext:
+class MailContext(msgspec.Struct, frozen=True):
     """What the receiving mail system concluded about a message (SES receipt verdicts)."""
 
     message_id: str
@@ -50,11 +50,10 @@ class MailContext:
     dmarc_verdict: str | None = None
 
 
-@dataclass(slots=True)
-class IngestOutcome:
-    counted: list[str] = field(default_factory=list)  # "<org>!<report id>" newly counted
-    duplicates: list[str] = field(default_factory=list)
-    unmanaged_domains: list[str] = field(default_factory=list)
+class IngestOutcome(msgspec.Struct):
+    counted: list[str] = msgspec.field(default_factory=list)  # "<org>!<report id>" newly counted
+    duplicates: list[str] = msgspec.field(default_factory=list)
+    unmanaged_domains: list[str] = msgspec.field(default_factory=list)
     quarantined: str | None = None  # the reason, when the whole message was set aside
 
     @property
@@ -78,8 +77,7 @@ class ReportArchive(Protocol):
         ...
 
 
-@dataclass
-class ReportIngester:
+class ReportIngester(msgspec.Struct):
     counts: CountStore
     archive: ReportArchive
     is_managed: Callable[[str], bool]

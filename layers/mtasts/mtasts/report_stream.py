@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
 
@@ -68,8 +67,7 @@ _REPORT_ORDER: Final = {
 _RESULT_ORDER: Final = {"policy": 0, "summary": 1}
 
 
-@dataclass(frozen=True, slots=True)
-class ReportSource:
+class ReportSource(msgspec.Struct, frozen=True):
     """A report attachment, or a whole body, as received (still compressed): what a report too
     big to keep normalised is archived as."""
 
@@ -77,15 +75,30 @@ class ReportSource:
     name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StreamedReport:
+class StreamedReport(msgspec.Struct, frozen=True):
     """A report read as a stream: its envelope (a `TlsReport` without the failure details that
     were streamed) and, per policy, what those details add up to."""
 
     envelope: TlsReport
     tallies: tuple[FailureTally, ...]  # one per policy of the envelope
     json_size: int  # bytes of JSON read
-    source: ReportSource | None = field(default=None, compare=False)
+    source: ReportSource | None = None
+
+    # Equal by what was read, wherever it came from: a struct compares every field and has no
+    # per-field opt-out, so the source is left out here. Never hashed: its tallies are mutable.
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not StreamedReport:
+            return NotImplemented
+        return (self.envelope, self.tallies, self.json_size) == (
+            other.envelope,
+            other.tallies,
+            other.json_size,
+        )
+
+    def __ne__(self, other: object) -> bool:
+        if type(other) is not StreamedReport:
+            return NotImplemented
+        return not self.__eq__(other)
 
     @property
     def report_id(self) -> str:

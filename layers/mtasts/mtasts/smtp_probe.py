@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
+
+import msgspec
 
 from mtasts.findings import Code
 from mtasts.tls_stream import TlsStream
@@ -33,8 +34,7 @@ _X509_CERT_HAS_EXPIRED = 10  # OpenSSL's X509_V_ERR_CERT_HAS_EXPIRED
 ConnectTargets = Mapping[str, tuple[str, int]]
 
 
-@dataclass(frozen=True, slots=True)
-class MxProbe:
+class MxProbe(msgspec.Struct, frozen=True):
     host: str
     starttls: bool
     tls_version: str | None

@@ -9,9 +9,10 @@ without network and a headless test. Everything from outside is escaped. Pure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from html import escape
+
+import msgspec
 
 from mtasts.findings import Finding
 
@@ -20,29 +21,26 @@ MODE_COLOURS = {"none": "#9ca3af", "testing": "#f59e0b", "enforce": "#16a34a"}
 OK_COLOUR, FAILED_COLOUR = "#60a5fa", "#dc2626"
 
 
-@dataclass(frozen=True, slots=True)
-class ModeChange:
+class ModeChange(msgspec.Struct, frozen=True):
     at: datetime
     mode: str  # none | testing | enforce
     policy_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class DaySessions:
+class DaySessions(msgspec.Struct, frozen=True):
     day: date
     successful: int
     failed: int
 
 
-@dataclass(frozen=True, slots=True)
-class DomainStatus:
+class DomainStatus(msgspec.Struct, frozen=True):
     domain: str
     mode: str
     state: str  # the lifecycle state (testing, enforce, blocked, ...)
     reason: str | None
     modes: Sequence[ModeChange] = ()
     days: Sequence[DaySessions] = ()
-    findings: Sequence[Finding] = field(default_factory=tuple)
+    findings: Sequence[Finding] = msgspec.field(default_factory=tuple)
 
 
 def render_status_page(

@@ -18,7 +18,7 @@ from mtasts.domain_names import DomainName
 from mtasts.errors import InvalidTaskInputError
 from mtasts.fleet_validation import FleetSummary
 from mtasts.fleet_wiring import run_fleet_validation
-from mtasts.settings import Settings
+from mtasts.validator_settings import ValidatorSettings
 
 
 class ValidateEvent(BaseModel):
@@ -28,7 +28,7 @@ class ValidateEvent(BaseModel):
     domains: tuple[DomainName, ...] | None = None
 
 
-def run_validation(event: Mapping[str, Any], settings: Settings) -> FleetSummary:
+def run_validation(event: Mapping[str, Any], settings: ValidatorSettings) -> FleetSummary:
     try:
         task = ValidateEvent.model_validate(event)
     except ValidationError as error:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
+
+import msgspec
 
 from mtasts.findings import Code, Finding, Severity
 from mtasts.policy import Mode, Policy, check_policy, content_hash
@@ -24,16 +25,14 @@ LONG_CACHE_SECONDS = 3600  # an edge may serve a policy this old after a change,
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(msgspec.Struct, frozen=True):
     """One DNS question's outcome: the records, or why there is no usable answer (`failure`)."""
 
     records: tuple[str, ...] = ()
     failure: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class MxCheck:
+class MxCheck(msgspec.Struct, frozen=True):
     """What the SMTP probe saw at one MX host."""
 
     host: str
@@ -42,19 +41,17 @@ class MxCheck:
     not_after: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Observation:
+class Observation(msgspec.Struct, frozen=True):
     domain: str
     sts_txt: Answer
     tlsrpt_txt: Answer
     mx: Answer  # host names, preference order; an empty tuple is "no MX"
     fetched: FetchedPolicy | None  # None when there was no STS record to make a sender fetch
-    mx_checks: Mapping[str, MxCheck] = field(default_factory=dict)
+    mx_checks: Mapping[str, MxCheck] = msgspec.field(default_factory=dict)
     expected: PublishedPolicy | None = None  # what the product published, when it manages it
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True):
     domain: str
     findings: tuple[Finding, ...]
     policy: Policy | None

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+import msgspec
 
 from mtasts.dns_lookup import AsyncDnsLookup, Lookup, MxRecord, Outcome, mx_hosts
 from mtasts.policy_fetch import AsyncHttpsPolicyFetcher, ConnectTargets
@@ -54,16 +55,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class Validator:
+class Validator(msgspec.Struct):
     lookup: AsyncDnsLookup
     fetcher: AsyncHttpsPolicyFetcher
     smtp_context: ssl.SSLContext
-    smtp_connect_to: ConnectTargets = field(default_factory=dict)
+    smtp_connect_to: ConnectTargets = msgspec.field(default_factory=dict)
     smtp_timeout: float = DEFAULT_SMTP_TIMEOUT
-    concurrency: int = field(default_factory=concurrency_within_open_files)
+    concurrency: int = msgspec.field(default_factory=concurrency_within_open_files)
     clock: Callable[[], datetime] = _now
-    on_verdict: Callable[[Verdict], None] = field(default=lambda _verdict: None)
+    on_verdict: Callable[[Verdict], None] = lambda _verdict: None
 
     async def validate(
         self,

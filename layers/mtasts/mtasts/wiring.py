@@ -15,9 +15,10 @@ from mtasts.cloudflare_dns import CloudflareDns
 from mtasts.cloudflare_pages import CloudflarePagesHost
 from mtasts.deploy import Deployer
 from mtasts.dns_lookup import DnsLookup, DnsMxResolver
+from mtasts.errors import SettingsError
 from mtasts.policy_fetch import HttpsPolicyFetcher, wait_until_served
 from mtasts.policy_state import AuditLog, PolicyStateStore
-from mtasts.settings import Settings, SettingsError
+from mtasts.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider

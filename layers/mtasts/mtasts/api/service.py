@@ -13,9 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
+
+import msgspec
 
 from mtasts.api import models
 from mtasts.api.dashboard_view import dashboard_status
@@ -77,15 +78,13 @@ class Remover(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
-class DashboardPage:
+class DashboardPage(msgspec.Struct, frozen=True):
     domains: list[StatusPageDomain]
     generated_at: datetime
     next_cursor: str | None
 
 
-@dataclass
-class DomainService:
+class DomainService(msgspec.Struct):
     configs: DomainConfigStore
     policies: Policies
     validations: Validations
@@ -103,7 +102,7 @@ class DomainService:
     timing: Mapping[str, Any] | None = None  # the executions' waits (tests shorten them)
     base_path: str = ""
     # What each change recorded, for the audit trail (the API's own entries).
-    audit_prefix: str = field(default="api")
+    audit_prefix: str = "api"
 
     # --- reads ---------------------------------------------------------------------------------
 
