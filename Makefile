@@ -76,6 +76,8 @@ build: $(VENV_SAM)/.installed
 	  { echo "sam build did not package the mtasts library into the layer"; exit 1; }
 	@compgen -G '.aws-sam/build/MtaStsLayer/python/pydantic_core/*aarch64-linux-gnu.so' >/dev/null || \
 	  { echo "the layer was not built for arm64 (BuildArchitecture in its Metadata?)"; exit 1; }
+	@test -f .aws-sam/build/MtaStsLayer/python/mtasts/__pycache__/validator.cpython-313.pyc || \
+	  { echo "the layer ships no bytecode: every cold start would compile it (layers/mtasts/Makefile)"; exit 1; }
 
 .PHONY: bench
 bench: $(VENV_BENCH)/.installed

@@ -1,12 +1,23 @@
-"""Cold start of the validate Lambda: how long `import app` (functions/validate/app.py) takes.
+"""Cold start of the validate Lambda: how long `import app` (functions/validate/app.py) takes
+with the layer as it ships.
 
-    .venv/bin/python -m benchmarks.import_time [--python PATH] [--runs N] [--outside-lambda]
+    .venv/bin/python -m benchmarks.import_time [--runs N] [--layer DIR] [--stack-only]
+                                               [--outside-lambda] [--python PATH]
 
-Each run is a fresh interpreter started in `functions/validate` with the layer's directory on
-`PYTHONPATH`, as Lambda puts `/opt/python` there. Two figures, each the median over the runs:
-`-X importtime`'s cumulative time of `app`, and the wall time of `python -c "import app"` minus
-that of `python -c pass` (interpreter start-up and `site`). One untimed run first fills the
-bytecode caches, as the layer's `.pyc` files are in a deployed function.
+The layer is built the way `sam build` builds it (layers/mtasts/Makefile: the pinned wheels and
+every module compiled to unchecked-hash bytecode), for this machine's platform instead of arm64,
+into a temporary directory; `--layer DIR` measures one built before (the directory holding
+`python/`), for A/B runs. Each run is a fresh interpreter started in `functions/validate` with
+the layer's `python/` on `PYTHONPATH`, as Lambda puts `/opt/python` there, and with
+`PYTHONDONTWRITEBYTECODE` set: `/opt` is read-only, so what the layer does not ship compiled is
+compiled again on every cold start. The interpreter is the Python 3.13 this environment was made
+from, outside any virtual environment (`--python` picks another 3.13): the development
+environment's packages would be found behind the layer's (`httpx` imports `rich` when it is
+installed, which the layer does not ship).
+
+Two figures, each the median over the runs: `-X importtime`'s cumulative time of `app`, and the
+wall time of `python -c "import app"` minus that of `python -c pass` (interpreter start-up and
+`site`).
 
 By default the environment is Lambda's as far as imports care: `LAMBDA_TASK_ROOT` and
 `AWS_LAMBDA_FUNCTION_NAME` are set, so the X-Ray SDK sets itself up as it does in Lambda (there it
@@ -15,15 +26,11 @@ template's Globals environment (`POWERTOOLS_*`) is set; with `Tracing: Active`, 
 Tracer is enabled and patches the libraries it traces at import. `--outside-lambda` leaves all
 of these out.
 
-`--python` picks the interpreter: the default is this one (the development environment, which
-also holds the test tools; `httpx` imports `rich` when it is installed, which the layer does not
-ship). For the layer's own package set, build an environment from
-`layers/mtasts/requirements.txt` alone and pass its python.
-
 `--stack-only` measures what the product's chosen stack alone costs to import, used as the
 handler uses it: Powertools' Logger, Metrics and Tracer (patching botocore and httpx), botocore,
-pydantic, httpx/httpcore and dnspython's name module, and none of the product's code. The figure
-is the sum of every top-level import's cumulative time: the floor under `import app`.
+pydantic with one model built, httpx/httpcore and dnspython's name module, and none of the
+product's code. Its figure is that module's cumulative time, as `app`'s is: the floor under
+`import app`.
 
 Exit status 1 when the median `-X importtime` figure is over the target (300 ms).
 """
@@ -32,17 +39,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 TARGET_MS = 300.0
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER_DIR = ROOT / "functions" / "validate"
-LAYER_DIR = ROOT / "layers" / "mtasts"
 LAMBDA_ENV = {
     "LAMBDA_TASK_ROOT": str(HANDLER_DIR),
     "AWS_LAMBDA_FUNCTION_NAME": "mtasts-validate",
@@ -56,28 +64,55 @@ STACK_ONLY = (
     "from aws_lambda_powertools import Logger, Metrics, Tracer\n"
     "import botocore.session, dns.name, dns.rcode, httpcore, httpx, pydantic\n"
     "Logger(); Metrics(); Tracer(patch_modules=('botocore', 'httpx'))\n"
+    "class One(pydantic.BaseModel):\n"
+    "    a: int = pydantic.Field(0, ge=0)\n"
 )
 _LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)$")
 
 
-# Left out of the runs' environment: PYTHONDONTWRITEBYTECODE (set in some shells) would stop the
-# untimed first run from writing the `.pyc` files, and every run would compile the layer's
-# modules from source (about 40 ms more).
-NOT_INHERITED = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX"}
+# Left out of the runs' environment: the layer is all they import from, and they write no bytecode.
+NOT_INHERITED = {"PYTHONPATH", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX", "PYTHONHOME"}
+HOST_PLATFORMS = {
+    "x86_64": "manylinux2014_x86_64 manylinux_2_28_x86_64 manylinux_2_34_x86_64",
+    "aarch64": "manylinux2014_aarch64 manylinux_2_28_aarch64 manylinux_2_34_aarch64",
+}
 
 
-def environment(in_lambda: bool, layer: Path = LAYER_DIR) -> dict[str, str]:
+def environment(in_lambda: bool, site: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in LAMBDA_ENV and k not in NOT_INHERITED}
-    env["PYTHONPATH"] = str(layer.resolve())
+    env["PYTHONPATH"] = str(site.resolve())
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     if in_lambda:
         env.update(LAMBDA_ENV)
     return env
 
 
+def build_layer(python: str, into: Path) -> Path:
+    """The layer as `sam build` makes it, for this machine; its `python/` directory."""
+    platforms = HOST_PLATFORMS.get(platform.machine())
+    if platforms is None:
+        raise SystemExit(f"no wheel platform known for {platform.machine()}")
+    subprocess.run(
+        [
+            "make",
+            "--silent",
+            "--makefile",
+            str(ROOT / "layers" / "mtasts" / "Makefile"),
+            "build-MtaStsLayer",
+            f"ARTIFACTS_DIR={into}",
+            f"PYTHON={python}",
+            f"PIP_PLATFORMS={platforms}",
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+    return into / "python"
+
+
 def run(python: str, code: str, env: dict[str, str], importtime: bool = False) -> str:
     flags = ["-X", "importtime"] if importtime else []
     done = subprocess.run(
-        [python, *flags, "-c", code],
+        [python, "-s", *flags, "-c", code],
         cwd=HANDLER_DIR,
         env=env,
         capture_output=True,
@@ -115,11 +150,9 @@ def children_of_app(rows: list[tuple[int, int, int, str]]) -> list[tuple[int, st
     return []
 
 
-def total_ms(rows: list[tuple[int, int, int, str]], every_top_level: bool) -> float:
-    """`app`'s cumulative time, or the sum of every top-level import's."""
-    if every_top_level:
-        return sum(total for _, total, depth, _ in rows if depth == 0) / 1000
-    return next(total for _, total, depth, module in rows if module == "app" and depth == 0) / 1000
+def total_ms(rows: list[tuple[int, int, int, str]], module: str) -> float:
+    """The cumulative time of the top-level import of `module`."""
+    return next(t for _, t, depth, name in rows if name == module and depth == 0) / 1000
 
 
 def wall(python: str, code: str, env: dict[str, str]) -> float:
@@ -130,23 +163,32 @@ def wall(python: str, code: str, env: dict[str, str]) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.import_time")
-    parser.add_argument("--python", default=sys.executable)
+    base = getattr(sys, "_base_executable", sys.executable)  # outside this virtual environment
+    parser.add_argument("--python", default=base, help="a Python 3.13")
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--outside-lambda", action="store_true")
-    parser.add_argument(
-        "--layer", type=Path, default=LAYER_DIR, help="the layer's python/ directory (A/B runs)"
-    )
+    parser.add_argument("--layer", type=Path, help="a layer built before: the dir holding python/")
     parser.add_argument(
         "--stack-only", action="store_true", help="the third-party stack alone: the floor"
     )
     args = parser.parse_args(argv)
-    env = environment(not args.outside_lambda, args.layer)
-    code = STACK_ONLY if args.stack_only else "import app"
-    run(args.python, code, env)  # bytecode caches
+    with tempfile.TemporaryDirectory(prefix="mtasts-layer-") as scratch:
+        site = args.layer / "python" if args.layer else build_layer(args.python, Path(scratch))
+        env = environment(not args.outside_lambda, site)
+        if args.stack_only:
+            # An importable module, so that its figure is one import's, like `app`'s.
+            (Path(scratch) / "stack_only.py").write_text(STACK_ONLY)
+            env["PYTHONPATH"] = os.pathsep.join((scratch, env["PYTHONPATH"]))
+        return measure(args, env)
+
+
+def measure(args: argparse.Namespace, env: dict[str, str]) -> int:
+    module = "stack_only" if args.stack_only else "app"
+    code = f"import {module}"
     cumulative, walls, rows = [], [], []
     for _ in range(args.runs):
         rows = parse(run(args.python, code, env, importtime=True))
-        cumulative.append(total_ms(rows, args.stack_only))
+        cumulative.append(total_ms(rows, module))
         bare = wall(args.python, "pass", env)
         walls.append((wall(args.python, code, env) - bare) * 1000)
     if args.stack_only:

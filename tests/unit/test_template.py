@@ -164,9 +164,16 @@ def test_sam_build_builds_the_layer_for_the_architecture_it_declares(
 ) -> None:
     layer = template["Resources"]["MtaStsLayer"]
     assert layer["Properties"]["ContentUri"] == "layers/mtasts/"
-    assert layer["Metadata"]["BuildMethod"] == RUNTIME
-    # sam build defaults a layer to x86_64 whatever CompatibleArchitectures says, and only warns:
-    # the layer would then ship x86_64 pydantic_core and orjson that arm64 functions cannot load.
+    assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
+    # Built by layers/mtasts/Makefile, from the project root (it reads the pinned constraints):
+    # SAM's python3.13 builder ships no bytecode, which every cold start would then compile.
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["WorkingDirectory"] == "."
+    makefile = (ROOT / "layers" / "mtasts" / "Makefile").read_text()
+    assert "build-MtaStsLayer:" in makefile and "--invalidation-mode unchecked-hash" in makefile
+    # The wheels must be arm64's: x86_64 pydantic_core and orjson cannot load on arm64 functions.
+    platforms = next(line for line in makefile.splitlines() if line.startswith("PIP_PLATFORMS"))
+    assert all(p.endswith("_aarch64") for p in platforms.split("?=")[1].split())
     assert layer["Metadata"]["BuildArchitecture"] == ARCHITECTURE
     assert template["Globals"]["Function"]["Architectures"] == [ARCHITECTURE]
 
