@@ -10,10 +10,11 @@ into a temporary directory; `--layer DIR` measures one built before (the directo
 `python/`), for A/B runs. Each run is a fresh interpreter started in `functions/validate` with
 the layer's `python/` on `PYTHONPATH`, as Lambda puts `/opt/python` there, and with
 `PYTHONDONTWRITEBYTECODE` set: `/opt` is read-only, so what the layer does not ship compiled is
-compiled again on every cold start. The interpreter is the Python 3.13 this environment was made
-from, outside any virtual environment (`--python` picks another 3.13): the development
-environment's packages would be found behind the layer's (`httpx` imports `rich` when it is
-installed, which the layer does not ship).
+compiled again on every cold start. The interpreter is that of an empty virtual environment made
+from the Python 3.13 this environment was made from (`--python` picks another 3.13): neither the
+development environment's packages (`httpx` imports `rich` when it is installed, which the layer
+does not ship) nor anything the base installation imports at start-up can stand in for what the
+handler imports.
 
 Two figures, each the median over the runs: `-X importtime`'s cumulative time of `app`, and the
 wall time of `python -c "import app"` minus that of `python -c pass` (interpreter start-up and
@@ -179,18 +180,28 @@ def main(argv: list[str] | None = None) -> int:
             # An importable module, so that its figure is one import's, like `app`'s.
             (Path(scratch) / "stack_only.py").write_text(STACK_ONLY)
             env["PYTHONPATH"] = os.pathsep.join((scratch, env["PYTHONPATH"]))
-        return measure(args, env)
+        return measure(args, empty_environment(args.python, Path(scratch)), env)
 
 
-def measure(args: argparse.Namespace, env: dict[str, str]) -> int:
+def empty_environment(python: str, scratch: Path) -> str:
+    """The Python of an empty virtual environment made from `python`: its `site` runs as Lambda's
+    does and finds nothing. The base installation's own site-packages may hold `.pth` files that
+    import modules at start-up (this machine's imports `certifi`, and with it `importlib.resources`,
+    `tempfile`, `inspect`...), which the handler's import would then find loaded and not pay for:
+    about 25 ms."""
+    subprocess.run([python, "-m", "venv", "--without-pip", str(scratch / "runtime")], check=True)
+    return str(scratch / "runtime" / "bin" / "python")
+
+
+def measure(args: argparse.Namespace, python: str, env: dict[str, str]) -> int:
     module = "stack_only" if args.stack_only else "app"
     code = f"import {module}"
     cumulative, walls, rows = [], [], []
     for _ in range(args.runs):
-        rows = parse(run(args.python, code, env, importtime=True))
+        rows = parse(run(python, code, env, importtime=True))
         cumulative.append(total_ms(rows, module))
-        bare = wall(args.python, "pass", env)
-        walls.append((wall(args.python, code, env) - bare) * 1000)
+        bare = wall(python, "pass", env)
+        walls.append((wall(python, code, env) - bare) * 1000)
     if args.stack_only:
         print(f"the stack alone, {args.runs} fresh processes: median ", end="")
         print(f"{statistics.median(cumulative):.0f} ms (min {min(cumulative):.0f})")
