@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from msgspec.structs import replace
 
 from mtasts import report_extract
 from mtasts.errors import ReportError, ReportTooLargeError
@@ -308,6 +309,16 @@ def test_small_documents_are_read_whole_and_big_ones_streamed() -> None:
     assert [type(r) for r in read_reports(data).reports] == [TlsReport, TlsReport]
     streamed = read_reports(data, in_memory=len(JSON) - 1).reports
     assert [type(r) for r in streamed] == [StreamedReport, StreamedReport]
+
+
+def test_streamed_reports_compare_by_what_was_read_not_where_it_came_from() -> None:
+    plain = read_reports(JSON, in_memory=10).reports
+    zipped_ = read_reports(zipped({"a.json.gz": gzip.compress(JSON)}), in_memory=10).reports
+    ((one,), (other,)) = plain, zipped_
+    assert isinstance(one, StreamedReport) and isinstance(other, StreamedReport)
+    assert one.source != other.source
+    assert one == other and not one != other
+    assert one != replace(other, json_size=other.json_size + 1)
 
 
 @pytest.mark.parametrize("step", [1, 5, 1 << 20])
